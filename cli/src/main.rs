@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    cpln_postgres_ha::main()
+}

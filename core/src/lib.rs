@@ -1,0 +1,20 @@
+//! postgres-ha core: the values model, its schema, the HA rules and (later) rendering
+//! and day-2 planning. Pure: no I/O, no printing, builds for `wasm32-unknown-unknown`.
+//!
+//! The entry point is [`check`]: values file bytes in, [`Checked`] out.
+
+pub mod codes;
+pub mod diagnostic;
+pub mod quantity;
+pub mod schema;
+pub mod values;
+pub mod yaml;
+
+mod check;
+mod rules;
+
+pub use check::{Checked, check, check_str, redact};
+pub use codes::Code;
+pub use diagnostic::{Diagnostic, LineIndex, Position, Severity, Span};
+pub use rules::{MANAGED_PARAMETERS, MIN_PASSWORD_CHARS};
+pub use values::Values;

@@ -1,0 +1,380 @@
+//! The values model: one file describes one highly available PostgreSQL 17 cluster.
+//!
+//! Doc comments here become the `description` of each key in `values.schema.json`;
+//! the `Default` impls are the documented defaults. Constraints that JSON Schema can
+//! express live here too (as schemars attributes) so that editors and
+//! `check-jsonschema` reach the same verdict as `validate` wherever they can.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::quantity::{CpuQuantity, MemoryQuantity};
+
+/// Pattern of a Control Plane workload link accepted by `internal_access.workloads`.
+pub const WORKLOAD_LINK_PATTERN: &str =
+    "^//gvc/[a-z]([-a-z0-9]*[a-z0-9])?/workload/[a-z]([-a-z0-9]*[a-z0-9])?$";
+
+/// Pattern of a PostgreSQL role or database name that needs no quoting in tools and URLs.
+pub const IDENTIFIER_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
+
+/// Values of one postgres-ha release: a Patroni-managed PostgreSQL 17 cluster with its
+/// own etcd cluster for leader election.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+#[schemars(title = "postgres-ha values")]
+pub struct Values {
+    /// Number of PostgreSQL members (one primary, the rest streaming replicas). Use 3
+    /// or more for automatic failover with a synchronous standby to spare.
+    #[schemars(range(min = 1, max = 20))]
+    pub replicas: u32,
+    /// CPU and memory of each PostgreSQL member.
+    pub resources: Resources,
+    /// Database, application role and its password.
+    pub postgres: Postgres,
+    /// Persistent volume of each PostgreSQL member.
+    pub volumeset: VolumeSet,
+    /// Which workloads may connect to PostgreSQL.
+    pub internal_access: InternalAccess,
+    /// The etcd cluster Patroni uses for leader election and configuration.
+    pub etcd: Etcd,
+    /// Patroni failover timing and replication mode.
+    pub patroni: Patroni,
+    /// Leader-routing endpoint: one stable address that always reaches the primary.
+    pub proxy: Proxy,
+    /// Container images; override to use a mirror or a pinned digest.
+    pub images: Images,
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Self {
+            replicas: 3,
+            resources: Resources {
+                cpu: CpuQuantity::new("1"),
+                memory: MemoryQuantity::new("2Gi"),
+            },
+            postgres: Postgres::default(),
+            volumeset: VolumeSet::default(),
+            internal_access: InternalAccess::default(),
+            etcd: Etcd::default(),
+            patroni: Patroni::default(),
+            proxy: Proxy::default(),
+            images: Images::default(),
+        }
+    }
+}
+
+/// CPU and memory of each member, as Kubernetes-style quantities.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU per member: cores (`"1"`, `"0.5"`) or millicores (`"500m"`). At least `25m`.
+    pub cpu: CpuQuantity,
+    /// Memory per member (`"512Mi"`, `"2Gi"`). At least `32Mi`, and at most 8 MiB per
+    /// millicore of `cpu`.
+    pub memory: MemoryQuantity,
+}
+
+/// The application database and the role that owns it. Superuser, replication and
+/// rewind roles are separate and get their own generated passwords.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Postgres {
+    /// Application role; owns `database`. Lower-case letters, digits and `_`.
+    #[schemars(regex(pattern = IDENTIFIER_PATTERN))]
+    #[schemars(extend("not" = {"enum": ["postgres", "replicator", "rewind_user", "pg_monitor", "public", "none"]}))]
+    pub username: String,
+    /// Password of `username`. Stored only in a Control Plane secret; never printed.
+    #[schemars(length(min = 1, max = 1000))]
+    pub password: String,
+    /// Application database, created at bootstrap and owned by `username`.
+    #[schemars(regex(pattern = IDENTIFIER_PATTERN))]
+    #[schemars(extend("not" = {"enum": ["postgres", "template0", "template1"]}))]
+    pub database: String,
+    /// Extra `postgresql.conf` parameters, applied through Patroni. Parameters Patroni
+    /// manages itself (replication, ports, addresses) are rejected.
+    pub parameters: BTreeMap<String, ParameterValue>,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Self {
+            username: "username".into(),
+            password: "password".into(),
+            database: "test".into(),
+            parameters: BTreeMap::new(),
+        }
+    }
+}
+
+/// A `postgresql.conf` value: a string, a number or a boolean.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum ParameterValue {
+    /// Booleans are written as `on` / `off`.
+    Bool(bool),
+    /// Integers and reals are written as they are.
+    Number(serde_json::Number),
+    /// Strings are written quoted.
+    String(String),
+}
+
+/// A persistent volume per member (a Control Plane volume set).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolumeSet {
+    /// Initial capacity of each member's volume, in GiB (10 to 65536).
+    #[schemars(range(min = 10, max = 65536))]
+    pub capacity: u32,
+}
+
+impl Default for VolumeSet {
+    fn default() -> Self {
+        Self { capacity: 10 }
+    }
+}
+
+/// Who may connect: every workload of the GVC, of the org, or only listed workloads.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+#[schemars(extend(
+    "if" = {"properties": {"type": {"const": "workload-list"}}, "required": ["type"]},
+    "then" = {"required": ["workloads"], "properties": {"workloads": {"type": "array", "minItems": 1}}}
+))]
+pub struct InternalAccess {
+    /// `same-gvc`: workloads of this GVC; `same-org`: workloads of any GVC in the org;
+    /// `workload-list`: only the workloads in `workloads`.
+    #[serde(rename = "type")]
+    pub access_type: AccessType,
+    /// Workload links `//gvc/GVC/workload/NAME`. Required with `workload-list`; also
+    /// allowed with `same-gvc` (adds workloads of other GVCs); ignored with `same-org`.
+    #[schemars(inner(regex(pattern = WORKLOAD_LINK_PATTERN)))]
+    pub workloads: Option<Vec<String>>,
+}
+
+/// Access scope: `same-gvc`, `same-org` or `workload-list`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessType {
+    #[default]
+    SameGvc,
+    SameOrg,
+    WorkloadList,
+}
+
+/// The etcd cluster (the distributed configuration store Patroni elects leaders in).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Etcd {
+    /// Number of etcd members. Must be odd: 3 tolerates one failure, 5 tolerates two.
+    #[schemars(range(min = 1, max = 9))]
+    #[schemars(extend("not" = {"multipleOf": 2}))]
+    pub replicas: u32,
+    /// CPU and memory of each etcd member.
+    pub resources: Resources,
+    /// Persistent volume of each etcd member.
+    pub volumeset: VolumeSet,
+    /// Which workloads may reach etcd besides PostgreSQL itself.
+    pub internal_access: InternalAccess,
+    /// Automatic compaction of etcd's history. Without it every Patroni heartbeat adds
+    /// a revision until the backend quota is reached and etcd turns read-only.
+    pub compaction: Compaction,
+}
+
+impl Default for Etcd {
+    fn default() -> Self {
+        Self {
+            replicas: 3,
+            resources: Resources {
+                cpu: CpuQuantity::new("500m"),
+                memory: MemoryQuantity::new("1Gi"),
+            },
+            volumeset: VolumeSet::default(),
+            internal_access: InternalAccess::default(),
+            compaction: Compaction::default(),
+        }
+    }
+}
+
+/// etcd auto-compaction settings.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compaction {
+    /// `periodic`: keep `retention` of history (a duration); `revision`: keep
+    /// `retention` revisions (a count).
+    pub mode: CompactionMode,
+    /// With `periodic`, a duration with its unit (`30m`, `1h`, `24h`); with
+    /// `revision`, a whole number of revisions.
+    #[schemars(regex(pattern = "^[1-9][0-9]*(s|m|h)?$"))]
+    pub retention: String,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            mode: CompactionMode::Periodic,
+            retention: "1h".into(),
+        }
+    }
+}
+
+/// Compaction mode: `periodic` or `revision`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompactionMode {
+    Periodic,
+    Revision,
+}
+
+/// Patroni settings that decide how failover behaves.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Patroni {
+    /// How fast a dead primary is replaced, and how tolerant Patroni is of slow etcd.
+    pub timing: Timing,
+    /// Commit on the primary waits until a standby has the WAL, so a failover loses
+    /// no acknowledged write. Patroni only promotes the synchronous standby.
+    pub synchronous_mode: bool,
+    /// With `synchronous_mode`, refuse writes when no standby is available instead of
+    /// falling back to asynchronous replication. Safer for data, worse for uptime.
+    pub synchronous_mode_strict: bool,
+    /// A replica lagging more than this many bytes is never promoted (asynchronous
+    /// mode only; the synchronous standby is never behind).
+    #[schemars(range(min = 0))]
+    pub maximum_lag_on_failover: u64,
+}
+
+impl Default for Patroni {
+    fn default() -> Self {
+        Self {
+            timing: Timing::default(),
+            synchronous_mode: true,
+            synchronous_mode_strict: false,
+            maximum_lag_on_failover: 1_048_576,
+        }
+    }
+}
+
+/// Patroni's leader-lease timers. Start from a `preset`; set `ttl`, `loop_wait` or
+/// `retry_timeout` to override one. They must satisfy `loop_wait + 2 × retry_timeout ≤ ttl`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    /// Named timing preset.
+    pub preset: TimingPreset,
+    /// Seconds the leader lease lives without renewal (≥ 20). Default: from the preset.
+    #[schemars(range(min = 20, max = 3600))]
+    pub ttl: Option<u32>,
+    /// Seconds between Patroni's checks (≥ 1). Default: from the preset.
+    #[schemars(range(min = 1, max = 600))]
+    pub loop_wait: Option<u32>,
+    /// Seconds Patroni retries etcd and PostgreSQL before demoting (≥ 3). Default:
+    /// from the preset.
+    #[schemars(range(min = 3, max = 1200))]
+    pub retry_timeout: Option<u32>,
+}
+
+/// `fast` (ttl 20 / loop 5 / retry 5), `normal` (30 / 5 / 10), `safe` (60 / 10 / 20)
+/// or `wide` (120 / 20 / 30): faster failover against tolerance of slow networks.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimingPreset {
+    Fast,
+    #[default]
+    Normal,
+    Safe,
+    Wide,
+}
+
+/// Effective Patroni timers, after the preset and overrides are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EffectiveTiming {
+    pub ttl: u32,
+    pub loop_wait: u32,
+    pub retry_timeout: u32,
+}
+
+impl TimingPreset {
+    /// The preset's `(ttl, loop_wait, retry_timeout)`.
+    #[must_use]
+    pub fn timers(self) -> EffectiveTiming {
+        let (ttl, loop_wait, retry_timeout) = match self {
+            Self::Fast => (20, 5, 5),
+            Self::Normal => (30, 5, 10),
+            Self::Safe => (60, 10, 20),
+            Self::Wide => (120, 20, 30),
+        };
+        EffectiveTiming {
+            ttl,
+            loop_wait,
+            retry_timeout,
+        }
+    }
+}
+
+impl Timing {
+    /// The timers Patroni will run with.
+    #[must_use]
+    pub fn effective(&self) -> EffectiveTiming {
+        let base = self.preset.timers();
+        EffectiveTiming {
+            ttl: self.ttl.unwrap_or(base.ttl),
+            loop_wait: self.loop_wait.unwrap_or(base.loop_wait),
+            retry_timeout: self.retry_timeout.unwrap_or(base.retry_timeout),
+        }
+    }
+}
+
+/// Leader-routing proxy (HAProxy checking Patroni's `/primary` endpoint).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Proxy {
+    /// Render the proxy. Without it clients must list every member and ask for a
+    /// read-write session (`target_session_attrs=read-write`).
+    pub enabled: bool,
+    /// Number of proxy replicas.
+    #[schemars(range(min = 1, max = 10))]
+    pub replicas: u32,
+    /// CPU and memory of each proxy replica.
+    pub resources: Resources,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            replicas: 2,
+            resources: Resources {
+                cpu: CpuQuantity::new("100m"),
+                memory: MemoryQuantity::new("128Mi"),
+            },
+        }
+    }
+}
+
+/// Container images.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Images {
+    /// PostgreSQL 17 with Patroni.
+    #[schemars(length(min = 1))]
+    pub postgres: String,
+    /// etcd.
+    #[schemars(length(min = 1))]
+    pub etcd: String,
+    /// HAProxy for the leader-routing proxy.
+    #[schemars(length(min = 1))]
+    pub proxy: String,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Self {
+            postgres: "controlplanecorporation/patroni-postgres:0.7".into(),
+            etcd: "quay.io/coreos/etcd:v3.5.21".into(),
+            proxy: "haproxy:2.9".into(),
+        }
+    }
+}
