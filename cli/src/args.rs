@@ -39,7 +39,7 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub strict: bool,
-    /// When to colour human output. `auto` honours NO_COLOR and whether stdout is a
+    /// When to colour human output. `auto` honours `NO_COLOR` and whether stdout is a
     /// terminal.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -110,16 +110,14 @@ pub fn check_str(text: &str) -> Checked {
 /// colon, which covers files the parser could not finish.
 #[must_use]
 pub fn redact(text: &str, secret_spans: &[Span]) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    let mut star = |range: std::ops::Range<usize>| {
-        for b in &mut bytes[range] {
-            if !b.is_ascii_whitespace() || *b == b' ' {
-                *b = b'*';
-            }
+    let mut hidden = vec![false; text.len()];
+    let mut hide = |range: std::ops::Range<usize>| {
+        for flag in &mut hidden[range] {
+            *flag = true;
         }
     };
     for span in secret_spans {
-        star(span.range());
+        hide(span.range());
     }
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -127,19 +125,37 @@ pub fn redact(text: &str, secret_spans: &[Span]) -> String {
         let key = body.trim_start_matches(['"', '\'']);
         if let Some(colon) = body.find(':')
             && SECRET_KEYS.iter().any(|k| {
-                key.starts_with(k) && key[k.len()..].trim_start_matches(['"', '\'']).trim_start().starts_with(':')
+                key.starts_with(k)
+                    && key[k.len()..]
+                        .trim_start_matches(['"', '\''])
+                        .trim_start()
+                        .starts_with(':')
             })
         {
             let value = &body[colon + 1..];
-            let start = offset + (line.len() - body.len()) + colon + 1 + (value.len() - value.trim_start().len());
+            let start = offset
+                + (line.len() - body.len())
+                + colon
+                + 1
+                + (value.len() - value.trim_start().len());
             let end = offset + line.trim_end_matches(['\n', '\r']).len();
             if start < end {
-                star(start..end);
+                hide(start..end);
             }
         }
         offset += line.len();
     }
-    // Only ASCII bytes inside secret values were replaced with ASCII, except for
-    // multi-byte characters, whose every byte became `*`: still valid UTF-8.
-    String::from_utf8(bytes).unwrap_or_default()
+    // Each hidden character becomes one of the same UTF-8 length, so byte spans and
+    // character columns both stay valid; line breaks are kept.
+    text.char_indices()
+        .map(|(i, c)| match c {
+            _ if !hidden[i] || c == '\n' || c == '\r' => c,
+            _ => match c.len_utf8() {
+                1 => '*',
+                2 => '¤',
+                3 => '∗',
+                _ => '🔒',
+            },
+        })
+        .collect()
 }

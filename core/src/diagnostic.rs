@@ -211,8 +211,7 @@ impl<'a> Reporter<'a> {
     /// The diagnostics in source order (then by code), as every output shows them.
     #[must_use]
     pub fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics
-            .sort_by_key(|d| (d.span.start, d.code));
+        self.diagnostics.sort_by_key(|d| (d.span.start, d.code));
         self.diagnostics.dedup();
         self.diagnostics
     }

@@ -220,6 +220,9 @@ mod tests {
         let cpu: CpuQuantity = serde_json::from_value(serde_json::json!(1)).unwrap();
         assert_eq!(cpu.as_str(), "1");
         let cpu: CpuQuantity = serde_json::from_value(serde_json::json!(0.5)).unwrap();
-        assert_eq!(serde_json::to_value(&cpu).unwrap(), serde_json::json!("0.5"));
+        assert_eq!(
+            serde_json::to_value(&cpu).unwrap(),
+            serde_json::json!("0.5")
+        );
     }
 }

@@ -37,17 +37,8 @@ pub const MANAGED_PARAMETERS: &[&str] = &[
 
 /// Passwords that are rejected as well-known defaults (compared case-insensitively).
 const COMMON_PASSWORDS: &[&str] = &[
-    "password",
-    "postgres",
-    "changeme",
-    "admin",
-    "secret",
-    "123456",
-    "12345678",
-    "qwerty",
-    "letmein",
-    "welcome",
-    "default",
+    "password", "postgres", "changeme", "admin", "secret", "123456", "12345678", "qwerty",
+    "letmein", "welcome", "default",
 ];
 
 /// Shortest password that is not flagged as weak.
@@ -185,7 +176,10 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
     };
     let cpu = text(&cpu_pointer);
     let memory = text(&memory_pointer);
-    for (pointer, quantity, what) in [(&cpu_pointer, &cpu, "cores"), (&memory_pointer, &memory, "bytes")] {
+    for (pointer, quantity, what) in [
+        (&cpu_pointer, &cpu, "cores"),
+        (&memory_pointer, &memory, "bytes"),
+    ] {
         if let Some((value, true)) = quantity
             && ctx.written(pointer)
         {
@@ -193,7 +187,10 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
                 Code::QuantityAsNumber,
                 pointer,
                 ctx.doc.span_of(pointer),
-                format!("{} is a YAML number ({what}); it is sent as the string \"{value}\"", dotted(pointer)),
+                format!(
+                    "{} is a YAML number ({what}); it is sent as the string \"{value}\"",
+                    dotted(pointer)
+                ),
                 Some(format!("quote it: \"{value}\"")),
             );
         }
@@ -207,19 +204,28 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
             Code::CpuTooSmall,
             &cpu_pointer,
             ctx.doc.span_of(&cpu_pointer),
-            format!("{} is {mc}m, below Control Plane's minimum of 25m", dotted(&cpu_pointer)),
+            format!(
+                "{} is {mc}m, below Control Plane's minimum of 25m",
+                dotted(&cpu_pointer)
+            ),
             Some("use at least \"25m\"".into()),
         );
     }
     if let Some(mib) = mebibytes
         && mib < 32.0
     {
-        let bare = memory.as_ref().is_some_and(|(t, _)| t.bytes().all(|b| b.is_ascii_digit()));
+        let bare = memory
+            .as_ref()
+            .is_some_and(|(t, _)| t.bytes().all(|b| b.is_ascii_digit()));
         reporter.report(
             Code::MemoryTooSmall,
             &memory_pointer,
             ctx.doc.span_of(&memory_pointer),
-            format!("{} is {}, below Control Plane's minimum of 32Mi", dotted(&memory_pointer), format_mib(mib)),
+            format!(
+                "{} is {}, below Control Plane's minimum of 32Mi",
+                dotted(&memory_pointer),
+                format_mib(mib)
+            ),
             Some(if bare {
                 "a bare number is bytes: add a suffix, e.g. \"2Gi\"".into()
             } else {
@@ -284,8 +290,15 @@ fn access_rules(ctx: &Ctx<'_>, access: &str, reporter: &mut Reporter<'_>) {
             Code::WorkloadsIgnored,
             &workloads,
             ctx.doc.key_span_of(&workloads),
-            format!("{} is ignored because {}.type is `same-org`", dotted(&workloads), dotted(access)),
-            Some("remove the list, or use `type: workload-list` to admit only these workloads".into()),
+            format!(
+                "{} is ignored because {}.type is `same-org`",
+                dotted(&workloads),
+                dotted(access)
+            ),
+            Some(
+                "remove the list, or use `type: workload-list` to admit only these workloads"
+                    .into(),
+            ),
         );
     }
 }
@@ -383,7 +396,11 @@ fn password(ctx: &Ctx<'_>, reporter: &mut Reporter<'_>) {
             ctx.doc.span_of("/postgres/password"),
             format!(
                 "postgres.password is weak: {reason}{}",
-                if written { "" } else { " (the default is used)" }
+                if written {
+                    ""
+                } else {
+                    " (the default is used)"
+                }
             ),
             Some("use a long random password, e.g. from `openssl rand -base64 24`".into()),
         );

@@ -182,7 +182,12 @@ fn last_segment(pointer: &str) -> &str {
     pointer.rsplit('/').next().unwrap_or("")
 }
 
-fn describe(doc: &Document, pointer: &str, kind: &ValidationErrorKind, from_then: bool) -> Vec<Finding> {
+fn describe(
+    doc: &Document,
+    pointer: &str,
+    kind: &ValidationErrorKind,
+    from_then: bool,
+) -> Vec<Finding> {
     let value = doc.value.pointer(pointer);
     let name = dotted(pointer);
     if let Some(finding) = attribute(pointer, &name, value, kind, from_then) {
@@ -228,7 +233,12 @@ fn describe(doc: &Document, pointer: &str, kind: &ValidationErrorKind, from_then
         ValidationErrorKind::Enum { options } => {
             let choices = options
                 .as_array()
-                .map(|a| a.iter().map(|o| format!("`{}`", o.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", "))
+                .map(|a| {
+                    a.iter()
+                        .map(|o| format!("`{}`", o.as_str().unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
             let mut finding = Finding::new(
                 Code::InvalidEnum,
@@ -237,28 +247,45 @@ fn describe(doc: &Document, pointer: &str, kind: &ValidationErrorKind, from_then
                 Some(format!("use one of {choices}")),
             );
             if let (Some(Value::String(given)), Some(options)) = (value, options.as_array()) {
-                let options: Vec<String> = options.iter().filter_map(|o| o.as_str().map(str::to_owned)).collect();
+                let options: Vec<String> = options
+                    .iter()
+                    .filter_map(|o| o.as_str().map(str::to_owned))
+                    .collect();
                 if let Some(best) = did_you_mean(given, &options) {
                     finding.help = Some(format!("did you mean `{best}`?"));
                 }
             }
             vec![finding]
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => generic(
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => generic(
             Code::OutOfRange,
-            format!("{name} is {}, below the minimum of {limit}", shown(pointer, value)),
+            format!(
+                "{name} is {}, below the minimum of {limit}",
+                shown(pointer, value)
+            ),
         ),
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => generic(
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => generic(
             Code::OutOfRange,
-            format!("{name} is {}, above the maximum of {limit}", shown(pointer, value)),
+            format!(
+                "{name} is {}, above the maximum of {limit}",
+                shown(pointer, value)
+            ),
         ),
         ValidationErrorKind::Pattern { pattern } => generic(
             Code::InvalidFormat,
-            format!("{} is not a valid {name} (expected the form `{pattern}`)", shown(pointer, value)),
+            format!(
+                "{} is not a valid {name} (expected the form `{pattern}`)",
+                shown(pointer, value)
+            ),
         ),
         ValidationErrorKind::MinLength { limit } => generic(
             Code::InvalidFormat,
-            format!("{name} must have at least {limit} character{}", plural(*limit)),
+            format!(
+                "{name} must have at least {limit} character{}",
+                plural(*limit)
+            ),
         ),
         ValidationErrorKind::MaxLength { limit } => generic(
             Code::InvalidFormat,
@@ -272,7 +299,9 @@ fn describe(doc: &Document, pointer: &str, kind: &ValidationErrorKind, from_then
                     Code::MissingKey,
                     pointer,
                     format!("{name} is missing the key `{key}`"),
-                    Some(format!("add `{key}:`; `cpln-postgres-ha schema` describes it")),
+                    Some(format!(
+                        "add `{key}:`; `cpln-postgres-ha schema` describes it"
+                    )),
                 )
             }]
         }
@@ -306,19 +335,33 @@ fn attribute(
     use ValidationErrorKind as K;
     let last = last_segment(pointer);
     let parent = pointer.rsplit_once('/').map_or("", |(p, _)| p);
-    let finding = |code, message: String, help: Option<String>| Some(Finding::new(code, pointer, message, help));
+    let finding = |code, message: String, help: Option<String>| {
+        Some(Finding::new(code, pointer, message, help))
+    };
     match (last, kind) {
-        ("replicas", K::Minimum { .. }) if matches!(pointer, "/replicas" | "/etcd/replicas") => finding(
-            Code::ReplicasBelowOne,
-            format!("{name} is {}; at least 1 member is needed", shown(pointer, value)),
-            Some("use 3 members for high availability".into()),
-        ),
+        ("replicas", K::Minimum { .. }) if matches!(pointer, "/replicas" | "/etcd/replicas") => {
+            finding(
+                Code::ReplicasBelowOne,
+                format!(
+                    "{name} is {}; at least 1 member is needed",
+                    shown(pointer, value)
+                ),
+                Some("use 3 members for high availability".into()),
+            )
+        }
         ("replicas", K::Not { .. }) if pointer == "/etcd/replicas" => finding(
             Code::EtcdEven,
-            format!("etcd.replicas is {}, an even number; etcd needs an odd member count", shown(pointer, value)),
-            value
-                .and_then(Value::as_u64)
-                .map(|n| format!("use {} (same failure tolerance, one fewer vote needed) or {}", n.saturating_sub(1).max(1), n + 1)),
+            format!(
+                "etcd.replicas is {}, an even number; etcd needs an odd member count",
+                shown(pointer, value)
+            ),
+            value.and_then(Value::as_u64).map(|n| {
+                format!(
+                    "use {} (same failure tolerance, one fewer vote needed) or {}",
+                    n.saturating_sub(1).max(1),
+                    n + 1
+                )
+            }),
         ),
         ("cpu" | "memory", _) if parent.ends_with("/resources") => {
             let memory = last == "memory";
@@ -347,27 +390,44 @@ fn attribute(
                 help,
             )
         }
-        ("capacity", K::Minimum { .. } | K::Maximum { .. }) if parent.ends_with("/volumeset") => finding(
-            Code::CapacityOutOfRange,
-            format!("{name} is {} GiB; volume sets hold 10 to 65536 GiB", shown(pointer, value)),
-            None,
-        ),
-        ("ttl" | "loop_wait" | "retry_timeout", K::Minimum { limit }) if parent == "/patroni/timing" => finding(
-            Code::TimingBelowMinimum,
-            format!("{name} is {} s, below Patroni's minimum of {limit} s", shown(pointer, value)),
-            None,
-        ),
+        ("capacity", K::Minimum { .. } | K::Maximum { .. }) if parent.ends_with("/volumeset") => {
+            finding(
+                Code::CapacityOutOfRange,
+                format!(
+                    "{name} is {} GiB; volume sets hold 10 to 65536 GiB",
+                    shown(pointer, value)
+                ),
+                None,
+            )
+        }
+        ("ttl" | "loop_wait" | "retry_timeout", K::Minimum { limit })
+            if parent == "/patroni/timing" =>
+        {
+            finding(
+                Code::TimingBelowMinimum,
+                format!(
+                    "{name} is {} s, below Patroni's minimum of {limit} s",
+                    shown(pointer, value)
+                ),
+                None,
+            )
+        }
         (_, K::Pattern { .. }) if parent.ends_with("/internal_access/workloads") => finding(
             Code::InvalidWorkloadLink,
             format!("{} is not a workload link", shown(pointer, value)),
             Some(match value.and_then(Value::as_str) {
-                Some(s) if !s.contains('/') => format!("write the full link, e.g. `//gvc/GVC/workload/{s}`"),
+                Some(s) if !s.contains('/') => {
+                    format!("write the full link, e.g. `//gvc/GVC/workload/{s}`")
+                }
                 _ => "links have the form `//gvc/GVC/workload/NAME`".to_owned(),
             }),
         ),
         ("workloads", _) if from_then => finding(
             Code::WorkloadListEmpty,
-            format!("{} is `workload-list` but lists no workloads", dotted(parent)),
+            format!(
+                "{} is `workload-list` but lists no workloads",
+                dotted(parent)
+            ),
             Some("list the workloads allowed to connect, e.g. `- //gvc/GVC/workload/NAME`".into()),
         ),
         ("internal_access", K::Required { .. }) if from_then => Some(Finding {
@@ -379,25 +439,35 @@ fn attribute(
                 Some("add `workloads:` with the links allowed to connect".into()),
             )
         }),
-        ("username" | "database", K::Pattern { .. } | K::MinLength { .. }) if parent == "/postgres" => finding(
-            Code::InvalidIdentifier,
-            format!("{} is not a plain PostgreSQL identifier for {name}", shown(pointer, value)),
-            Some(match value.and_then(Value::as_str) {
-                Some(s) if !s.is_empty() => {
-                    let fixed: String = s
-                        .to_lowercase()
-                        .chars()
-                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                        .take(63)
-                        .collect();
-                    format!("use lower-case letters, digits and `_`, e.g. `{fixed}`")
-                }
-                _ => "use lower-case letters, digits and `_`".to_owned(),
-            }),
-        ),
+        ("username" | "database", K::Pattern { .. } | K::MinLength { .. })
+            if parent == "/postgres" =>
+        {
+            finding(
+                Code::InvalidIdentifier,
+                format!(
+                    "{} is not a plain PostgreSQL identifier for {name}",
+                    shown(pointer, value)
+                ),
+                Some(match value.and_then(Value::as_str) {
+                    Some(s) if !s.is_empty() => {
+                        let fixed: String = s
+                            .to_lowercase()
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                            .take(63)
+                            .collect();
+                        format!("use lower-case letters, digits and `_`, e.g. `{fixed}`")
+                    }
+                    _ => "use lower-case letters, digits and `_`".to_owned(),
+                }),
+            )
+        }
         ("username" | "database", K::Not { .. }) if parent == "/postgres" => finding(
             Code::ReservedName,
-            format!("{} is reserved and cannot be used as {name}", shown(pointer, value)),
+            format!(
+                "{} is reserved and cannot be used as {name}",
+                shown(pointer, value)
+            ),
             Some("choose an application name, e.g. `app`".into()),
         ),
         _ => None,
@@ -469,7 +539,9 @@ mod tests {
 
     #[test]
     fn suggests_close_keys_only() {
-        let keys: Vec<String> = ["replicas", "resources", "postgres"].map(String::from).into();
+        let keys: Vec<String> = ["replicas", "resources", "postgres"]
+            .map(String::from)
+            .into();
         assert_eq!(did_you_mean("replica", &keys).as_deref(), Some("replicas"));
         assert_eq!(did_you_mean("Postgres", &keys).as_deref(), Some("postgres"));
         assert_eq!(did_you_mean("zzz", &keys), None);
@@ -478,7 +550,10 @@ mod tests {
     #[test]
     fn dotted_paths_read_naturally() {
         assert_eq!(dotted("/etcd/replicas"), "etcd.replicas");
-        assert_eq!(dotted("/internal_access/workloads/2"), "internal_access.workloads[2]");
+        assert_eq!(
+            dotted("/internal_access/workloads/2"),
+            "internal_access.workloads[2]"
+        );
         assert_eq!(dotted(""), "the document");
     }
 }

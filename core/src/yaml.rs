@@ -106,10 +106,7 @@ pub fn parse(text: &str, reporter: &mut Reporter<'_>) -> Parsed {
             None
         }
         (Ok(()), Some(value)) if !value.is_object() => {
-            let span = builder
-                .nodes
-                .get("")
-                .map_or(Span::new(0, 0), |n| n.value);
+            let span = builder.nodes.get("").map_or(Span::new(0, 0), |n| n.value);
             reporter.report(
                 Code::RootNotMapping,
                 "",
@@ -174,9 +171,7 @@ impl Offsets {
         if self.bytes.is_empty() {
             char_index.min(self.len)
         } else {
-            self.bytes
-                .get(char_index)
-                .map_or(self.len, |&b| b as usize)
+            self.bytes.get(char_index).map_or(self.len, |&b| b as usize)
         }
     }
 
@@ -299,10 +294,15 @@ impl<'t> Builder<'t> {
                 if self.awaiting_key() {
                     return self.key(text.into_owned(), span, reporter);
                 }
-                let value = resolve_scalar(&text, style, tag.as_deref())
-                    .map_err(|message| {
-                        reporter.report(Code::UnsupportedTag, &self.child_pointer(), span, message, None);
-                    })?;
+                let value = resolve_scalar(&text, style, tag.as_deref()).map_err(|message| {
+                    reporter.report(
+                        Code::UnsupportedTag,
+                        &self.child_pointer(),
+                        span,
+                        message,
+                        None,
+                    );
+                })?;
                 self.complete(value, span, anchor, 1, 0, true);
                 Ok(())
             }
@@ -418,7 +418,12 @@ impl<'t> Builder<'t> {
 
     fn key(&mut self, key: String, span: Span, reporter: &mut Reporter<'_>) -> Step {
         let Some(Frame {
-            container: Container::Map { key: slot, key_spans, .. },
+            container:
+                Container::Map {
+                    key: slot,
+                    key_spans,
+                    ..
+                },
             pointer,
             ..
         }) = self.stack.last_mut()
@@ -432,7 +437,9 @@ impl<'t> Builder<'t> {
                 &format!("{pointer}/{}", escape_segment(&key)),
                 span,
                 format!("duplicate key `{key}`"),
-                Some(format!("`{key}` is first set on line {line}; keep one of the two")),
+                Some(format!(
+                    "`{key}` is first set on line {line}; keep one of the two"
+                )),
             );
             return Err(());
         }
@@ -450,7 +457,8 @@ impl<'t> Builder<'t> {
                 Container::Map { key, .. } => format!(
                     "{}/{}",
                     frame.pointer,
-                    key.as_ref().map_or(String::new(), |(k, _)| escape_segment(k))
+                    key.as_ref()
+                        .map_or(String::new(), |(k, _)| escape_segment(k))
                 ),
             },
         }
@@ -478,7 +486,14 @@ impl<'t> Builder<'t> {
         }
         let pointer = self.child_pointer();
         let Some(parent) = self.stack.last_mut() else {
-            self.nodes.insert(pointer, NodeSpan { key: None, value: span, scalar });
+            self.nodes.insert(
+                pointer,
+                NodeSpan {
+                    key: None,
+                    value: span,
+                    scalar,
+                },
+            );
             self.root = Some(value);
             return;
         };
@@ -486,7 +501,14 @@ impl<'t> Builder<'t> {
         match &mut parent.container {
             Container::Seq(items) => {
                 items.push(value);
-                self.nodes.insert(pointer, NodeSpan { key: None, value: span, scalar });
+                self.nodes.insert(
+                    pointer,
+                    NodeSpan {
+                        key: None,
+                        value: span,
+                        scalar,
+                    },
+                );
             }
             Container::Map { map, key, .. } => {
                 let Some((key, key_span)) = key.take() else {
@@ -585,7 +607,8 @@ fn looks_like_float(text: &str) -> bool {
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
+    let mantissa_ok =
+        digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
         !e.is_empty() && digits(e)

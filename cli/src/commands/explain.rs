@@ -26,9 +26,7 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<ExitStatus> {
     }
     let wanted = args.code.as_deref().unwrap_or_default();
     let Some(code) = Code::lookup(wanted) else {
-        anyhow::bail!(
-            "unknown code `{wanted}`; `cpln-postgres-ha explain --all` lists every code"
-        );
+        anyhow::bail!("unknown code `{wanted}`; `cpln-postgres-ha explain --all` lists every code");
     };
     write_stdout(&format!(
         "# {} ({}): {}\n\nSeverity: {}\n\n{}\n",

@@ -1,5 +1,7 @@
 //! rustc-style code frames, via annotate-snippets (the renderer rustc itself uses).
 
+use std::fmt::Write;
+
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use postgres_ha_core::Severity;
 
@@ -49,15 +51,16 @@ pub(crate) fn render(reports: &[FileReport], color: bool) -> String {
     let files = reports.len();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     if errors + warnings + infos == 0 {
-        out.push_str(&format!("{} checked: no problems found\n", plural(files, "file")));
+        let _ = writeln!(out, "{} checked: no problems found", plural(files, "file"));
     } else {
-        out.push_str(&format!(
-            "{}, {}, {} in {}\n",
+        let _ = writeln!(
+            out,
+            "{}, {}, {} in {}",
             plural(errors, "error"),
             plural(warnings, "warning"),
             plural(infos, "note"),
             plural(files, "file")
-        ));
+        );
     }
     out
 }

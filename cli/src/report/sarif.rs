@@ -1,5 +1,7 @@
 //! SARIF 2.1.0, one run, every rule described in the driver.
 
+use std::fmt::Write;
+
 use postgres_ha_core::{Code, Severity};
 use serde_json::{Value, json};
 
@@ -86,7 +88,7 @@ fn uri(path: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

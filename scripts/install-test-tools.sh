@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the external tools the tests use, pinned, into ./.tools (plus Debian
+# packages for the wasm32 check). Safe to re-run: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS/bin"
+
+# Python tools: the real pre-commit and check-jsonschema, in their own venv.
+PRE_COMMIT_VERSION=4.7.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
+if ! "$TOOLS/venv/bin/pre-commit" --version 2>/dev/null | grep -q "$PRE_COMMIT_VERSION" ||
+   ! "$TOOLS/venv/bin/check-jsonschema" --version 2>/dev/null | grep -q "$CHECK_JSONSCHEMA_VERSION"; then
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "pre-commit==$PRE_COMMIT_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+fi
+ln -sf "$TOOLS/venv/bin/pre-commit" "$TOOLS/bin/pre-commit"
+ln -sf "$TOOLS/venv/bin/check-jsonschema" "$TOOLS/bin/check-jsonschema"
+
+# The official SARIF 2.1.0 schema, as shipped in Microsoft's SARIF multitool package.
+SARIF_SHA256=1c49a0f2b60444c71bb14878e21e0d882198eff4c539861b133093ad89ed798c
+SARIF="$TOOLS/sarif/sarif-2.1.0.json"
+if ! echo "$SARIF_SHA256  $SARIF" | sha256sum --check --status 2>/dev/null; then
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent @microsoft/sarif-multitool-linux@5.7.0 >/dev/null 2>&1 &&
+     tar xzf microsoft-sarif-multitool-linux-5.7.0.tgz package/sarif-2.1.0.json)
+  mkdir -p "$TOOLS/sarif"
+  mv "$work/package/sarif-2.1.0.json" "$SARIF"
+  rm -rf "$work"
+  echo "$SARIF_SHA256  $SARIF" | sha256sum --check --status
+fi
+
+# Debian's rustc-web and its std source build `core` for wasm32 (see scripts/check-wasm.sh);
+# hyperfine runs the benchmark.
+if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/src/rustc-1.96.0 ] || ! ls /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src lld-22 >/dev/null
+fi
