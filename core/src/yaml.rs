@@ -618,6 +618,8 @@ fn looks_like_float(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write;
+
     use super::*;
 
     fn parse_ok(text: &str) -> Document {
@@ -681,7 +683,7 @@ mod tests {
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
             let items = vec![prev; 10].join(", ");
-            text += &format!("a{i}: &a{i} [{items}]\n");
+            writeln!(text, "a{i}: &a{i} [{items}]").unwrap();
         }
         assert_eq!(parse_err(&text), Code::AliasExpansion);
         // A modest alias is fine and expands.

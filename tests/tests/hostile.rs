@@ -1,6 +1,8 @@
 //! Hostile and malformed input: a diagnostic and exit status 1, never a panic, a hang
 //! or unbounded memory. (The time bound here is a watchdog, not a performance target.)
 
+use std::fmt::Write;
+
 use postgres_ha_core::{Code, check};
 use postgres_ha_tests::cli_with;
 
@@ -71,10 +73,8 @@ fn alias_bomb() {
     let mut deep =
         String::from("a0: &a0 [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n");
     for i in 1..4 {
-        deep.push_str(&format!(
-            "a{i}: &a{i} [[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a{}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
-            i - 1
-        ));
+        let nested = format!("{}*a{}{}", "[".repeat(29), i - 1, "]".repeat(29));
+        writeln!(deep, "a{i}: &a{i} {nested}").unwrap();
     }
     assert_eq!(first_code(deep.as_bytes()), Code::TooDeep);
 }
