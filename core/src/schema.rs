@@ -200,10 +200,14 @@ fn describe(
             .map(|key| {
                 let child = format!("{}/{}", pointer, crate::yaml::escape_segment(key));
                 let allowed = allowed_keys(pointer);
-                let help = did_you_mean(key, &allowed).map_or_else(
-                    || Some(format!("known keys here: {}", allowed.join(", "))),
-                    |best| Some(format!("did you mean `{best}`?")),
-                );
+                let help = if key == "<<" {
+                    Some("YAML merge keys are not supported; write the keys out".to_owned())
+                } else {
+                    did_you_mean(key, &allowed).map_or_else(
+                        || Some(format!("known keys here: {}", allowed.join(", "))),
+                        |best| Some(format!("did you mean `{best}`?")),
+                    )
+                };
                 Finding {
                     at_key: true,
                     ..Finding::new(
@@ -217,17 +221,17 @@ fn describe(
             .collect(),
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
-                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Single(t) => article(&t.to_string()).to_owned(),
                 TypeKind::Multiple(set) => set
                     .iter()
-                    .map(|t| t.to_string())
+                    .map(|t| article(&t.to_string()))
                     .collect::<Vec<_>>()
                     .join(" or "),
             };
             let found = value.map_or("missing", type_phrase);
             generic(
                 Code::InvalidType,
-                format!("{name} must be {}, but it is {found}", article(&expected)),
+                format!("{name} must be {expected}, but it is {found}"),
             )
         }
         ValidationErrorKind::Enum { options } => {
@@ -316,11 +320,16 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn article(type_name: &str) -> String {
+/// A JSON Schema type name in the words of YAML users.
+fn article(type_name: &str) -> &'static str {
     match type_name {
-        "integer" | "array" | "object" => format!("an {type_name}"),
-        "null" => "empty".to_owned(),
-        other => format!("a {other}"),
+        "integer" => "an integer",
+        "number" => "a number",
+        "string" => "a string",
+        "boolean" => "a boolean",
+        "array" => "a list",
+        "object" => "a mapping",
+        _ => "empty",
     }
 }
 
@@ -419,16 +428,34 @@ fn attribute(
                 Some(s) if !s.contains('/') => {
                     format!("write the full link, e.g. `//gvc/GVC/workload/{s}`")
                 }
+                Some(s) if s.chars().any(char::is_uppercase) => {
+                    format!("Control Plane names are lower-case: `{}`", s.to_lowercase())
+                }
                 _ => "links have the form `//gvc/GVC/workload/NAME`".to_owned(),
             }),
         ),
         ("workloads", _) if from_then => finding(
             Code::WorkloadListEmpty,
-            format!(
-                "{} is `workload-list` but lists no workloads",
-                dotted(parent)
-            ),
+            if matches!(value, Some(Value::Array(_) | Value::Null)) {
+                format!(
+                    "{} is `workload-list` but lists no workloads",
+                    dotted(parent)
+                )
+            } else {
+                format!(
+                    "{name} must list workload links because {}.type is `workload-list`",
+                    dotted(parent)
+                )
+            },
             Some("list the workloads allowed to connect, e.g. `- //gvc/GVC/workload/NAME`".into()),
+        ),
+        (_, K::AnyOf { .. }) if parent == "/postgres/parameters" => finding(
+            Code::InvalidType,
+            format!(
+                "{name} must be a string, a number or a boolean, but it is {}",
+                value.map_or("missing", type_phrase)
+            ),
+            None,
         ),
         ("internal_access", K::Required { .. }) if from_then => Some(Finding {
             at_key: true,
@@ -534,6 +561,71 @@ mod tests {
         assert!(
             actual == expected,
             "values.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p postgres-ha-core checked_in_schema_is_current`"
+        );
+    }
+
+    #[test]
+    fn merge_keys_get_a_specific_hint() {
+        let checked = crate::check_str("base: &b {cpu: 1}\nresources:\n  <<: *b\n");
+        let merge = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.path == "/resources/<<")
+            .unwrap();
+        assert_eq!(merge.code, Code::UnknownKey);
+        assert_eq!(
+            merge.help.as_deref(),
+            Some("YAML merge keys are not supported; write the keys out")
+        );
+    }
+
+    fn only(text: &str, code: Code) -> crate::Diagnostic {
+        let checked = crate::check_str(text);
+        let mut found: Vec<_> = checked
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == code)
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        found.remove(0)
+    }
+
+    #[test]
+    fn attributed_messages_say_what_is_wrong() {
+        let d = only(
+            "internal_access: {type: workload-list, workloads: 5}\n",
+            Code::WorkloadListEmpty,
+        );
+        assert!(
+            d.message.contains("must list workload links"),
+            "{}",
+            d.message
+        );
+        let d = only(
+            "internal_access: {type: workload-list, workloads: []}\n",
+            Code::WorkloadListEmpty,
+        );
+        assert!(d.message.contains("lists no workloads"), "{}", d.message);
+        let d = only(
+            "internal_access: {type: workload-list, workloads: [\"//gvc/A/workload/b\"]}\n",
+            Code::InvalidWorkloadLink,
+        );
+        assert_eq!(
+            d.help.as_deref(),
+            Some("Control Plane names are lower-case: `//gvc/a/workload/b`")
+        );
+        let d = only(
+            "postgres: {parameters: {shared_buffers: [1]}}\n",
+            Code::InvalidType,
+        );
+        assert_eq!(
+            d.message,
+            "postgres.parameters.shared_buffers must be a string, a number or a boolean, but it is a list"
+        );
+        let d = only("internal_access: {workloads: 5}\n", Code::InvalidType);
+        assert_eq!(
+            d.message,
+            "internal_access.workloads must be empty or a list, but it is an integer"
         );
     }
 

@@ -363,7 +363,16 @@ impl<'t> Builder<'t> {
                     return self.complex_key(span, reporter);
                 }
                 let Some(anchored) = self.anchors.get(&id) else {
-                    return Ok(());
+                    // The parser rejects unknown anchors, so this alias points into a
+                    // node still being read: a recursive structure JSON cannot hold.
+                    reporter.report(
+                        Code::YamlSyntax,
+                        &self.child_pointer(),
+                        span,
+                        "invalid YAML: this alias refers to a node that contains it",
+                        Some("recursive aliases are not supported; write the value out".into()),
+                    );
+                    return Err(());
                 };
                 self.alias_nodes += anchored.nodes;
                 if self.alias_nodes > MAX_ALIAS_NODES {
@@ -485,49 +494,34 @@ impl<'t> Builder<'t> {
             );
         }
         let pointer = self.child_pointer();
-        let Some(parent) = self.stack.last_mut() else {
-            self.nodes.insert(
-                pointer,
-                NodeSpan {
-                    key: None,
-                    value: span,
-                    scalar,
-                },
-            );
-            self.root = Some(value);
-            return;
-        };
-        parent.depth_below = parent.depth_below.max(depth);
-        match &mut parent.container {
-            Container::Seq(items) => {
-                items.push(value);
-                self.nodes.insert(
-                    pointer,
-                    NodeSpan {
-                        key: None,
-                        value: span,
-                        scalar,
-                    },
-                );
-            }
-            Container::Map { map, key, .. } => {
-                let Some((key, key_span)) = key.take() else {
-                    return;
-                };
-                if scalar && SECRET_KEYS.contains(&key.as_str()) {
-                    self.secrets.push(span);
+        let mut key_span = None;
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(parent) => {
+                parent.depth_below = parent.depth_below.max(depth);
+                match &mut parent.container {
+                    Container::Seq(items) => items.push(value),
+                    Container::Map { map, key, .. } => {
+                        let Some((key, span_of_key)) = key.take() else {
+                            return;
+                        };
+                        if scalar && SECRET_KEYS.contains(&key.as_str()) {
+                            self.secrets.push(span);
+                        }
+                        key_span = Some(span_of_key);
+                        map.insert(key, value);
+                    }
                 }
-                self.nodes.insert(
-                    pointer,
-                    NodeSpan {
-                        key: Some(key_span),
-                        value: span,
-                        scalar,
-                    },
-                );
-                map.insert(key, value);
             }
         }
+        self.nodes.insert(
+            pointer,
+            NodeSpan {
+                key: key_span,
+                value: span,
+                scalar,
+            },
+        );
     }
 }
 
@@ -668,6 +662,8 @@ mod tests {
         assert_eq!(parse_err("a: !!binary aGk=\n"), Code::UnsupportedTag);
         assert_eq!(parse_err("a: !!int x\n"), Code::UnsupportedTag);
         assert_eq!(parse_err("a: [1, 2\n"), Code::YamlSyntax);
+        assert_eq!(parse_err("a: &a [1, *a]\n"), Code::YamlSyntax);
+        assert_eq!(parse_err("a: *unknown\n"), Code::YamlSyntax);
         assert_eq!(parse_err(&"[".repeat(10_000)), Code::TooDeep);
         let block: String = (0..200).fold(String::new(), |mut s, i| {
             s.push_str(&" ".repeat(i));
