@@ -2,7 +2,7 @@
 //!
 //! A code never changes meaning once released; retire a code rather than reuse it.
 //! Families: `Y` input and YAML, `S` schema shape, `R` replica topology, `Q` CPU and
-//! memory, `A` access, `V` volumes, `P` Patroni, `C` credentials.
+//! memory, `A` access, `E` etcd, `V` volumes, `P` Patroni, `C` credentials.
 
 use crate::diagnostic::Severity;
 
@@ -575,6 +575,25 @@ usually means the type is not the one intended.
 
 ## Fix
 Remove the list, or use `workload-list` to admit only those workloads.";
+
+    CompactionRetention = "E001", "compaction-retention-form", Error,
+    "etcd compaction retention does not fit its mode.",
+"## What it checks
+That `etcd.compaction.retention` is a duration with a unit (`30m`, `1h`) in `periodic`
+mode, and a whole number of revisions in `revision` mode.
+
+## Why
+etcd reads a bare number in periodic mode as hours, so `retention: 30` silently keeps
+30 hours of history; a unit in revision mode is rejected by etcd at start-up.
+
+## Example
+    etcd:
+      compaction:
+        mode: periodic
+        retention: \"30\"
+
+## Fix
+Write the unit: `retention: 30m`, or switch to `mode: revision` for a count.";
 
     CapacityOutOfRange = "V001", "capacity-out-of-range", Error,
     "A volume capacity is outside 10..65536 GiB.",

@@ -399,6 +399,24 @@ fn attribute(
                 help,
             )
         }
+        ("retention", K::Pattern { .. }) if parent == "/etcd/compaction" => finding(
+            Code::CompactionRetention,
+            if from_then {
+                format!(
+                    "{} is not a whole number of revisions",
+                    shown(pointer, value)
+                )
+            } else {
+                format!("{} is not a duration with a unit", shown(pointer, value))
+            },
+            Some(match value.and_then(Value::as_str) {
+                Some(s) if !from_then && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    format!("etcd would read `{s}` as {s} hours; write `{s}h` or `{s}m`")
+                }
+                _ if from_then => "write a count such as `1000`".to_owned(),
+                _ => "write a duration such as `30m` or `1h`".to_owned(),
+            }),
+        ),
         ("capacity", K::Minimum { .. } | K::Maximum { .. }) if parent.ends_with("/volumeset") => {
             finding(
                 Code::CapacityOutOfRange,

@@ -176,8 +176,9 @@ pub struct Etcd {
     pub resources: Resources,
     /// Persistent volume of each etcd member.
     pub volumeset: VolumeSet,
-    /// Which workloads may reach etcd besides PostgreSQL itself.
-    pub internal_access: InternalAccess,
+    /// Which workloads may reach etcd. The release's PostgreSQL and etcd workloads are
+    /// always admitted; by default nothing else is.
+    pub internal_access: EtcdAccess,
     /// Automatic compaction of etcd's history. Without it every Patroni heartbeat adds
     /// a revision until the backend quota is reached and etcd turns read-only.
     pub compaction: Compaction,
@@ -192,8 +193,30 @@ impl Default for Etcd {
                 memory: MemoryQuantity::new("1Gi"),
             },
             volumeset: VolumeSet::default(),
-            internal_access: InternalAccess::default(),
+            internal_access: EtcdAccess::default(),
             compaction: Compaction::default(),
+        }
+    }
+}
+
+/// Who may reach etcd besides the release's own workloads.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdAccess {
+    /// `workload-list` (default): only PostgreSQL and the links in `workloads`;
+    /// `same-gvc` / `same-org`: every workload of the GVC / org.
+    #[serde(rename = "type")]
+    pub access_type: AccessType,
+    /// Extra workload links `//gvc/GVC/workload/NAME` admitted to etcd.
+    #[schemars(inner(regex(pattern = WORKLOAD_LINK_PATTERN)))]
+    pub workloads: Option<Vec<String>>,
+}
+
+impl Default for EtcdAccess {
+    fn default() -> Self {
+        Self {
+            access_type: AccessType::WorkloadList,
+            workloads: None,
         }
     }
 }
@@ -201,13 +224,18 @@ impl Default for Etcd {
 /// etcd auto-compaction settings.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(extend(
+    "if" = {"properties": {"mode": {"const": "revision"}}, "required": ["mode"]},
+    "then" = {"properties": {"retention": {"pattern": "^[1-9][0-9]*$"}}},
+    "else" = {"properties": {"retention": {"pattern": "^[1-9][0-9]*(s|m|h)$"}}}
+))]
 pub struct Compaction {
     /// `periodic`: keep `retention` of history (a duration); `revision`: keep
     /// `retention` revisions (a count).
     pub mode: CompactionMode,
-    /// With `periodic`, a duration with its unit (`30m`, `1h`, `24h`); with
-    /// `revision`, a whole number of revisions.
-    #[schemars(regex(pattern = "^[1-9][0-9]*(s|m|h)?$"))]
+    /// With `periodic`, a duration with its unit (`30m`, `1h`, `24h`; etcd reads a bare
+    /// number as hours, so a unit is required); with `revision`, a whole number of
+    /// revisions.
     pub retention: String,
 }
 
@@ -361,7 +389,7 @@ pub struct Images {
     /// PostgreSQL 17 with Patroni.
     #[schemars(length(min = 1))]
     pub postgres: String,
-    /// etcd.
+    /// etcd, with `bash` (the member start-up script derives its addresses at boot).
     #[schemars(length(min = 1))]
     pub etcd: String,
     /// HAProxy for the leader-routing proxy.
@@ -373,7 +401,7 @@ impl Default for Images {
     fn default() -> Self {
         Self {
             postgres: "controlplanecorporation/patroni-postgres:0.7".into(),
-            etcd: "quay.io/coreos/etcd:v3.5.21".into(),
+            etcd: "controlplanecorporation/etcd:0.1".into(),
             proxy: "haproxy:2.9".into(),
         }
     }

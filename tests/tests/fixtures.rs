@@ -91,7 +91,12 @@ fn model_defaults_are_the_seed_example() {
     assert_eq!(seed.internal_access, defaults.internal_access);
     assert_eq!(seed.etcd.replicas, defaults.etcd.replicas);
     assert_eq!(seed.etcd.volumeset, defaults.etcd.volumeset);
-    assert_eq!(seed.etcd.internal_access, defaults.etcd.internal_access);
+    // etcd access is the one deliberate difference: by default only the release's own
+    // workloads reach etcd; the seed's explicit `same-gvc` is still honoured.
+    assert_eq!(
+        seed.etcd.internal_access.access_type,
+        postgres_ha_core::values::AccessType::SameGvc
+    );
 }
 
 #[test]
