@@ -31,10 +31,12 @@ if ! echo "$SARIF_SHA256  $SARIF" | sha256sum --check --status 2>/dev/null; then
   echo "$SARIF_SHA256  $SARIF" | sha256sum --check --status
 fi
 
-# Debian's rustc-web and its std source build `core` for wasm32 (see scripts/check-wasm.sh);
-# hyperfine runs the benchmark.
-if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/src/rustc-1.96.0 ] || ! ls /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1; then
+# Debian packages: rustc-web and its std source build `core` for wasm32 (see
+# scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
+# configuration.
+if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/src/rustc-1.96.0 ] || ! ls /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1 ||
+   ! command -v shellcheck >/dev/null || [ ! -x /usr/sbin/haproxy ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src lld-22 >/dev/null
+  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy >/dev/null
 fi

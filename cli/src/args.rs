@@ -20,6 +20,12 @@ pub enum Command {
     /// Exit status: 0 when no file has errors, 1 when one has (or has warnings with
     /// --strict), 2 on bad usage or an unreadable file.
     Validate(ValidateArgs),
+    /// Print the Control Plane resources of a release as YAML for `cpln apply -f -`.
+    ///
+    /// Refuses to render when the values have errors. Resources come in apply order
+    /// (secret, identity, volumeset, policy, workload) and are identical for the same
+    /// values and credentials file.
+    Render(RenderArgs),
     /// Print the JSON Schema of the values file (draft 2020-12).
     Schema,
     /// Explain a diagnostic code: what it checks, why, an example and the fix.
@@ -55,6 +61,40 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow annotations.
     Github,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Release name: lower-case letters, digits and `-`, at most 40 characters.
+    pub name: String,
+    /// The values file.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: PathBuf,
+    /// The GVC to deploy into.
+    #[arg(long, env = "CPLN_GVC")]
+    pub gvc: String,
+    /// The org (checked for form; links are rendered relative to it).
+    #[arg(long, env = "CPLN_ORG")]
+    pub org: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
+    pub output: RenderFormat,
+    /// File holding the generated superuser, replication, rewind and REST API
+    /// passwords. Created (mode 600) on first render; keep it, since re-rendering must
+    /// reuse the same passwords. Default: NAME.credentials.yaml beside the values file.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Print secret values even when standard output is a terminal.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// Multi-document YAML.
+    Yaml,
+    /// A JSON array.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@
 pub mod codes;
 pub mod diagnostic;
 pub mod quantity;
+pub mod render;
 pub mod schema;
 pub mod values;
 pub mod yaml;

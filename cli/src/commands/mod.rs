@@ -4,11 +4,13 @@ use crate::ExitStatus;
 use crate::args::{Args, Command};
 
 mod explain;
+mod render;
 mod validate;
 
 pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Render(args) => render::run(&args),
         Command::Schema => {
             crate::report::write_stdout(&postgres_ha_core::schema::schema_json())?;
             Ok(ExitStatus::Success)

@@ -64,7 +64,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
     })
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     // Read one byte past the limit so an oversized file is reported, not loaded whole.
     let limit = postgres_ha_core::yaml::MAX_BYTES as u64 + 1;
     let mut bytes = Vec::new();

@@ -1,0 +1,205 @@
+//! Rendering: values → the Control Plane resources of one release.
+//!
+//! Pure and deterministic: the same values, release and credentials always give the
+//! same resources, in apply order (secret → identity → volumeset → policy → workload),
+//! with only the fields the API stores, so a later deploy can compare without drift.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::values::Values;
+
+pub mod lint;
+pub mod patroni;
+mod resources;
+pub mod scripts;
+
+/// Which release, where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    /// Release name; every resource name derives from it.
+    pub name: String,
+    pub gvc: String,
+    pub org: Option<String>,
+}
+
+/// The generated passwords of the internal roles. They are inputs, not generated
+/// here, so that rendering stays pure and repeatable; the caller keeps them stable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub superuser: String,
+    pub replication: String,
+    pub rewind: String,
+    pub restapi: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credentials { .. }")
+    }
+}
+
+/// Suffixes of the workloads a release creates; the longest bounds the release name.
+pub const WORKLOAD_SUFFIXES: [&str; 3] = ["-postgres", "-etcd", "-proxy"];
+/// Longest workload name Control Plane accepts.
+pub const MAX_WORKLOAD_NAME: usize = 49;
+/// Longest release name: keeps every derived workload name within the limit.
+pub const MAX_RELEASE_NAME: usize = MAX_WORKLOAD_NAME - 9;
+
+/// Most replicas Control Plane runs for a replica-direct (per-member DNS) workload.
+pub const MAX_REPLICA_DIRECT: u32 = 6;
+
+/// Why a render was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenderError {
+    /// The release, GVC or org name is not a valid Control Plane name.
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+    /// A generated password is empty.
+    EmptyCredential(&'static str),
+    /// More members than Control Plane allows for a replica-direct workload.
+    TooManyReplicas { what: &'static str, count: u32 },
+    /// The rendered resources broke a platform constraint: a defect in postgres-ha.
+    Lint(Vec<String>),
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName { what, name, reason } => {
+                write!(f, "invalid {what} name `{name}`: {reason}")
+            }
+            Self::EmptyCredential(which) => write!(f, "the generated {which} password is empty"),
+            Self::TooManyReplicas { what, count } => write!(
+                f,
+                "{what} is {count}, but Control Plane caps replica-direct workloads at \
+                 {MAX_REPLICA_DIRECT} replicas (and orgs default to 5 per workload)"
+            ),
+            Self::Lint(problems) => write!(
+                f,
+                "the rendered resources break Control Plane constraints (a postgres-ha defect): {}",
+                problems.join("; ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// Checks a Control Plane name: lower-case letters, digits and `-`, starting with a
+/// letter and not ending with `-`.
+pub fn check_name(what: &'static str, name: &str, max: usize) -> Result<(), RenderError> {
+    let invalid = |reason: String| RenderError::InvalidName {
+        what,
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty".into()));
+    }
+    if name.len() > max {
+        return Err(invalid(format!(
+            "it has {} characters; the limit is {max}",
+            name.len()
+        )));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(invalid("it must start with a lower-case letter".into()));
+    }
+    if name.ends_with('-') {
+        return Err(invalid("it must not end with `-`".into()));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(invalid(format!(
+            "`{bad}` is not allowed; use lower-case letters, digits and `-`"
+        )));
+    }
+    Ok(())
+}
+
+/// Renders the resources of `release` from validated `values`.
+pub fn render(
+    values: &Values,
+    release: &Release,
+    credentials: &Credentials,
+) -> Result<Vec<Value>, RenderError> {
+    check_name("release", &release.name, MAX_RELEASE_NAME)?;
+    check_name("GVC", &release.gvc, 63)?;
+    if let Some(org) = &release.org {
+        check_name("org", org, 63)?;
+    }
+    for (which, password) in [
+        ("superuser", &credentials.superuser),
+        ("replication", &credentials.replication),
+        ("rewind", &credentials.rewind),
+        ("REST API", &credentials.restapi),
+    ] {
+        if password.is_empty() {
+            return Err(RenderError::EmptyCredential(which));
+        }
+    }
+    for (what, count) in [
+        ("replicas", values.replicas),
+        ("etcd.replicas", values.etcd.replicas),
+    ] {
+        if count > MAX_REPLICA_DIRECT {
+            return Err(RenderError::TooManyReplicas { what, count });
+        }
+    }
+    let rendered = resources::resources(values, release, credentials);
+    let problems = lint::lint(&rendered);
+    if problems.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(RenderError::Lint(problems))
+    }
+}
+
+/// Multi-document YAML that `cpln apply -f` accepts.
+#[must_use]
+pub fn to_yaml(resources: &[Value]) -> String {
+    let mut out = String::new();
+    for resource in resources {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(resource).unwrap_or_default());
+    }
+    out
+}
+
+/// A JSON array of the resources (`cpln apply` flattens a top-level array).
+#[must_use]
+pub fn to_json(resources: &[Value]) -> String {
+    let mut out = serde_json::to_string_pretty(resources).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_control_plane_rules() {
+        assert!(check_name("release", "db", 40).is_ok());
+        assert!(check_name("release", "my-db-2", 40).is_ok());
+        for bad in ["", "Db", "1db", "db-", "db_1", "db.1", &"a".repeat(41)] {
+            assert!(check_name("release", bad, 40).is_err(), "{bad}");
+        }
+        assert_eq!(
+            MAX_RELEASE_NAME + WORKLOAD_SUFFIXES[0].len(),
+            MAX_WORKLOAD_NAME
+        );
+        assert!(
+            WORKLOAD_SUFFIXES
+                .iter()
+                .all(|s| s.len() <= WORKLOAD_SUFFIXES[0].len())
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! The one Patroni configuration generator, shared by Control Plane and the local
+//! cluster. Only the [`Topology`] (addresses, paths, networks) differs by target.
+//!
+//! No password is ever written here: Patroni reads them from `PATRONI_SUPERUSER_PASSWORD`,
+//! `PATRONI_REPLICATION_PASSWORD`, `PATRONI_REWIND_PASSWORD` and
+//! `PATRONI_RESTAPI_PASSWORD`, which the platform (or the local supervisor) sets from
+//! secrets. The configuration can therefore live in any file without leaking them.
+
+use serde_json::{Map, Value, json};
+
+use crate::values::{ParameterValue, Values};
+
+/// Role names postgres-ha creates besides the application role.
+pub const SUPERUSER: &str = "postgres";
+pub const REPLICATION_USER: &str = "replicator";
+pub const REWIND_USER: &str = "rewind_user";
+pub const RESTAPI_USER: &str = "patroni";
+
+/// Environment variables that carry each password to Patroni and the bootstrap script.
+pub const PASSWORD_ENV: [(&str, CredentialKey); 5] = [
+    ("PATRONI_SUPERUSER_PASSWORD", CredentialKey::Superuser),
+    ("PATRONI_REPLICATION_PASSWORD", CredentialKey::Replication),
+    ("PATRONI_REWIND_PASSWORD", CredentialKey::Rewind),
+    ("PATRONI_RESTAPI_PASSWORD", CredentialKey::RestApi),
+    ("APP_PASSWORD", CredentialKey::App),
+];
+
+/// Which password an environment variable carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKey {
+    App,
+    Superuser,
+    Replication,
+    Rewind,
+    RestApi,
+}
+
+impl CredentialKey {
+    /// The key of this password in the credentials dictionary secret.
+    #[must_use]
+    pub fn secret_key(self) -> &'static str {
+        match self {
+            Self::App => "password",
+            Self::Superuser => "superuser-password",
+            Self::Replication => "replication-password",
+            Self::Rewind => "rewind-password",
+            Self::RestApi => "restapi-password",
+        }
+    }
+}
+
+/// Where one member lives: everything that differs between targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Patroni cluster name (the release).
+    pub scope: String,
+    /// Member name; on Control Plane a placeholder the start-up script fills in.
+    pub name: String,
+    pub restapi_listen: String,
+    pub restapi_connect: String,
+    pub postgres_listen: String,
+    pub postgres_connect: String,
+    /// etcd client endpoints, `host:port`.
+    pub etcd_hosts: Vec<String>,
+    pub data_dir: String,
+    /// Directory of the PostgreSQL binaries, when they are not on `PATH`.
+    pub bin_dir: Option<String>,
+    pub pgpass: String,
+    /// Directory for the Unix socket, when the default is not writable.
+    pub socket_dir: Option<String>,
+    /// Networks clients and replicas connect from (`pg_hba` host lines).
+    pub client_networks: Vec<String>,
+    /// The post-bootstrap script that creates the application role and database.
+    pub post_bootstrap: String,
+}
+
+/// Parameters Patroni gets from postgres-ha; [`crate::MANAGED_PARAMETERS`] keeps users
+/// from overriding the ones replication depends on.
+fn parameters(values: &Values) -> Map<String, Value> {
+    let senders = values.replicas + 4;
+    let mut parameters = Map::new();
+    for (key, value) in [
+        ("wal_level", json!("replica")),
+        ("hot_standby", json!("on")),
+        // pg_rewind needs hint bits logged (checksums are on too; both are cheap).
+        ("wal_log_hints", json!("on")),
+        ("max_wal_senders", json!(senders)),
+        ("max_replication_slots", json!(senders)),
+        ("wal_keep_size", json!("256MB")),
+        ("password_encryption", json!("scram-sha-256")),
+        // Replicas retry streaming every second, not every five, after a failover.
+        ("wal_retrieve_retry_interval", json!("1s")),
+    ] {
+        parameters.insert(key.into(), value);
+    }
+    for (key, value) in &values.postgres.parameters {
+        let value = match value {
+            ParameterValue::Bool(b) => json!(if *b { "on" } else { "off" }),
+            ParameterValue::Number(n) => json!(n),
+            ParameterValue::String(s) => json!(s),
+        };
+        parameters.insert(key.clone(), value);
+    }
+    parameters
+}
+
+/// `pg_hba.conf`: SCRAM everywhere; no `trust`, no `md5`.
+fn pg_hba(topology: &Topology) -> Vec<Value> {
+    let mut lines = vec![
+        json!(format!("local all all scram-sha-256")),
+        json!(format!(
+            "host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256"
+        )),
+    ];
+    for network in &topology.client_networks {
+        lines.push(json!(format!(
+            "host replication {REPLICATION_USER} {network} scram-sha-256"
+        )));
+    }
+    lines.push(json!("host all all 127.0.0.1/32 scram-sha-256"));
+    for network in &topology.client_networks {
+        lines.push(json!(format!("host all all {network} scram-sha-256")));
+    }
+    lines
+}
+
+/// The complete `patroni.yml` for one member.
+#[must_use]
+pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
+    let timing = values.patroni.timing.effective();
+    let mut postgresql_params = Map::new();
+    if let Some(socket) = &topology.socket_dir {
+        postgresql_params.insert("unix_socket_directories".into(), json!(socket));
+    }
+    let mut postgresql = json!({
+        "listen": topology.postgres_listen,
+        "connect_address": topology.postgres_connect,
+        "data_dir": topology.data_dir,
+        "pgpass": topology.pgpass,
+        "authentication": {
+            "superuser": {"username": SUPERUSER},
+            "replication": {"username": REPLICATION_USER},
+            "rewind": {"username": REWIND_USER},
+        },
+        "parameters": postgresql_params,
+        "pg_hba": pg_hba(topology),
+        // A new replica copies the primary right away instead of waiting for a
+        // spread checkpoint, which can take minutes after heavy writes.
+        "basebackup": [{"checkpoint": "fast"}],
+        "use_unix_socket": topology.socket_dir.is_some(),
+    });
+    if let Some(bin_dir) = &topology.bin_dir {
+        postgresql["bin_dir"] = json!(bin_dir);
+    }
+    json!({
+        "scope": topology.scope,
+        "namespace": "/postgres-ha/",
+        "name": topology.name,
+        "restapi": {
+            "listen": topology.restapi_listen,
+            "connect_address": topology.restapi_connect,
+            // Unsafe endpoints (switchover, restart, config) need these credentials;
+            // health endpoints stay open for probes and the proxy.
+            "authentication": {"username": RESTAPI_USER},
+        },
+        "etcd3": {"hosts": topology.etcd_hosts},
+        "bootstrap": {
+            "dcs": {
+                "ttl": timing.ttl,
+                "loop_wait": timing.loop_wait,
+                "retry_timeout": timing.retry_timeout,
+                "maximum_lag_on_failover": values.patroni.maximum_lag_on_failover,
+                "synchronous_mode": values.patroni.synchronous_mode,
+                "synchronous_mode_strict": values.patroni.synchronous_mode_strict,
+                // Slots of a member that left (scale-down) are dropped after 10
+                // minutes, so they stop pinning WAL; a restart is back well before.
+                "member_slots_ttl": "10min",
+                "postgresql": {
+                    "use_pg_rewind": true,
+                    "use_slots": true,
+                    "parameters": parameters(values),
+                },
+            },
+            "initdb": [
+                {"encoding": "UTF8"},
+                {"locale": "C.UTF-8"},
+                "data-checksums",
+            ],
+            "post_bootstrap": topology.post_bootstrap,
+        },
+        "postgresql": postgresql,
+        "watchdog": {"mode": "off"},
+        "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false, "nosync": false},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Topology {
+        Topology {
+            scope: "db".into(),
+            name: "db-postgres-0".into(),
+            restapi_listen: "0.0.0.0:8008".into(),
+            restapi_connect: "replica-0.db-postgres:8008".into(),
+            postgres_listen: "0.0.0.0:5432".into(),
+            postgres_connect: "replica-0.db-postgres:5432".into(),
+            etcd_hosts: vec!["e0:2379".into(), "e1:2379".into(), "e2:2379".into()],
+            data_dir: "/data/pgdata".into(),
+            bin_dir: None,
+            pgpass: "/tmp/pgpass".into(),
+            socket_dir: None,
+            client_networks: vec!["0.0.0.0/0".into(), "::/0".into()],
+            post_bootstrap: "/etc/postgres-ha/post-bootstrap.sh".into(),
+        }
+    }
+
+    #[test]
+    fn follows_the_values() {
+        let mut values = Values::default();
+        values.patroni.timing.ttl = Some(40);
+        values.patroni.synchronous_mode = false;
+        let config = patroni_config(&values, &topology());
+        assert_eq!(config["bootstrap"]["dcs"]["ttl"], 40);
+        assert_eq!(config["bootstrap"]["dcs"]["loop_wait"], 5);
+        assert_eq!(config["bootstrap"]["dcs"]["synchronous_mode"], false);
+        assert_eq!(config["etcd3"]["hosts"].as_array().unwrap().len(), 3);
+        assert!(config["etcd3"].get("host").is_none());
+    }
+
+    #[test]
+    fn holds_no_password_and_no_weak_auth() {
+        let mut values = Values::default();
+        values.postgres.password = "Distinctive-Pw-123".into();
+        let config = patroni_config(&values, &topology());
+        let text = config.to_string();
+        assert!(!text.contains("password\""), "{text}");
+        assert!(!text.contains("Distinctive-Pw-123"));
+        for line in config["postgresql"]["pg_hba"].as_array().unwrap() {
+            let line = line.as_str().unwrap();
+            assert!(line.ends_with("scram-sha-256"), "{line}");
+        }
+    }
+
+    #[test]
+    fn user_parameters_are_rendered_as_postgres_expects() {
+        let mut values = Values::default();
+        values
+            .postgres
+            .parameters
+            .insert("jit".into(), ParameterValue::Bool(false));
+        values
+            .postgres
+            .parameters
+            .insert("max_connections".into(), ParameterValue::Number(200.into()));
+        let config = patroni_config(&values, &topology());
+        let params = &config["bootstrap"]["dcs"]["postgresql"]["parameters"];
+        assert_eq!(params["jit"], "off");
+        assert_eq!(params["max_connections"], 200);
+        assert_eq!(params["wal_level"], "replica");
+    }
+}

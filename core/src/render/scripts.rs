@@ -1,0 +1,264 @@
+//! Scripts and configuration files the workloads run, as text.
+//!
+//! None contains a secret. Passwords arrive as environment variables and are only ever
+//! expanded inside double quotes, or handed to psql as variables that psql itself
+//! quotes (`:'literal'`, `:"identifier"`), so any byte sequence survives.
+
+use std::fmt::Write;
+
+/// The data directory inside the PostgreSQL volume.
+pub const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+/// Where the rendered scripts are mounted in the PostgreSQL container.
+pub const POSTGRES_DIR: &str = "/etc/postgres-ha";
+
+/// `post_bootstrap`: creates the application role and its database, once, on the
+/// first primary. Patroni passes a connection URL as `$1` and sets `PGPASSFILE`.
+#[must_use]
+pub fn post_bootstrap() -> String {
+    r#"#!/bin/bash
+# Runs once, when Patroni bootstraps the cluster: creates the application role and
+# the database it owns. Values come from the environment and reach SQL only as psql
+# variables, which psql quotes (:'literal', :"identifier"), so any byte survives.
+set -euo pipefail
+psql "$1" --no-psqlrc --quiet -v ON_ERROR_STOP=1 \
+  -v app_user="$APP_USERNAME" -v app_password="$APP_PASSWORD" -v app_database="$APP_DATABASE" <<'SQL'
+CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password';
+CREATE DATABASE :"app_database" OWNER :"app_user";
+REVOKE ALL ON DATABASE :"app_database" FROM PUBLIC;
+SQL
+"#
+    .to_owned()
+}
+
+/// The PostgreSQL container's command on Control Plane: derives this member's name and
+/// addresses, runs Patroni, and fences PostgreSQL if Patroni exits.
+#[must_use]
+pub fn postgres_start(workload: &str) -> String {
+    format!(
+        r#"#!/bin/bash
+# postgres-ha member start-up (workload {workload}).
+set -euo pipefail
+INDEX="${{HOSTNAME##*-}}"
+LOCATION="$(basename "$CPLN_LOCATION")"
+# Replica names and the location are only known here; they contain only [a-z0-9-].
+sed -e "s/@INDEX@/$INDEX/g" -e "s/@LOCATION@/$LOCATION/g" \
+  {POSTGRES_DIR}/patroni.yml > /tmp/patroni.yml
+mkdir -p "$(dirname "{PGDATA}")"
+chown postgres:postgres /tmp/patroni.yml "$(dirname "{PGDATA}")"
+chmod 600 /tmp/patroni.yml
+
+fence() {{
+  # Patroni is gone: a PostgreSQL left running could still be a primary that nobody
+  # supervises (split brain). Kill it and its backends at once.
+  if [ -f "{PGDATA}/postmaster.pid" ]; then
+    pid="$(head -n 1 "{PGDATA}/postmaster.pid")"
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}}
+gosu postgres patroni /tmp/patroni.yml &
+PATRONI=$!
+# Stop requests go to Patroni, which shuts PostgreSQL down cleanly.
+trap 'kill -TERM "$PATRONI" 2>/dev/null || true' TERM INT
+status=0
+# `wait` returns early when a trapped signal arrives; keep waiting for Patroni itself.
+while kill -0 "$PATRONI" 2>/dev/null; do
+  wait "$PATRONI" || status=$?
+done
+fence
+exit "$status"
+"#
+    )
+}
+
+/// preStop: a leader hands over before it is stopped, so a rolling restart costs a
+/// switchover (seconds) instead of a failover (ttl). The REST password is read from the
+/// environment inside Python, never placed on a command line.
+#[must_use]
+pub fn postgres_pre_stop(workload: &str) -> String {
+    format!(
+        r#"#!/bin/bash
+# Hand over leadership before this member stops (workload {workload}).
+exec python3 - "{workload}-${{HOSTNAME##*-}}" <<'PY'
+import base64, json, os, sys, urllib.request
+
+api = "http://127.0.0.1:8008"
+try:
+    with urllib.request.urlopen(api + "/patroni", timeout=2) as response:
+        role = json.load(response).get("role")
+except Exception:
+    sys.exit(0)
+if role not in ("primary", "master"):
+    sys.exit(0)
+token = base64.b64encode(("patroni:" + os.environ["PATRONI_RESTAPI_PASSWORD"]).encode()).decode()
+request = urllib.request.Request(
+    api + "/switchover",
+    data=json.dumps({{"leader": sys.argv[1]}}).encode(),
+    headers={{"Authorization": "Basic " + token, "Content-Type": "application/json"}},
+    method="POST",
+)
+try:
+    urllib.request.urlopen(request, timeout=30).read()
+except Exception as error:
+    print("switchover before stop failed:", error, file=sys.stderr)
+PY
+"#
+    )
+}
+
+/// The etcd container's command: every member derives the same initial cluster from the
+/// replica DNS names.
+#[must_use]
+pub fn etcd_start(
+    workload: &str,
+    gvc: &str,
+    members: u32,
+    compaction_mode: &str,
+    compaction_retention: &str,
+) -> String {
+    let mut cluster = String::new();
+    for i in 0..members {
+        if i > 0 {
+            cluster.push(',');
+        }
+        let _ = write!(
+            cluster,
+            "{workload}-{i}=http://replica-{i}.{workload}.${{LOCATION}}.{gvc}.cpln.local:2380"
+        );
+    }
+    format!(
+        r#"#!/bin/bash
+# etcd member start-up (workload {workload}, {members} members).
+set -euo pipefail
+INDEX="${{HOSTNAME##*-}}"
+LOCATION="$(basename "$CPLN_LOCATION")"
+SELF="replica-$INDEX.{workload}.$LOCATION.{gvc}.cpln.local"
+# The initial cluster is ignored once the data directory exists.
+exec etcd \
+  --name "{workload}-$INDEX" \
+  --data-dir /var/lib/etcd/data \
+  --listen-client-urls http://0.0.0.0:2379 \
+  --advertise-client-urls "http://$SELF:2379" \
+  --listen-peer-urls http://0.0.0.0:2380 \
+  --initial-advertise-peer-urls "http://$SELF:2380" \
+  --initial-cluster "{cluster}" \
+  --initial-cluster-token "{workload}" \
+  --initial-cluster-state new \
+  --heartbeat-interval 500 \
+  --election-timeout 5000 \
+  --auto-compaction-mode {compaction_mode} \
+  --auto-compaction-retention {compaction_retention} \
+  --quota-backend-bytes 2147483648
+"#
+    )
+}
+
+/// HAProxy configuration: one frontend on 5432 that forwards to whichever member
+/// answers 200 on Patroni's `/primary`.
+#[must_use]
+pub fn haproxy_config(postgres_workload: &str, gvc: &str, members: u32) -> String {
+    let mut servers = String::new();
+    for i in 0..members {
+        let _ = writeln!(
+            servers,
+            "  server member-{i} \"replica-{i}.{postgres_workload}.${{LOCATION}}.{gvc}.cpln.local:5432\" check port 8008 resolvers mesh init-addr last,libc,none"
+        );
+    }
+    format!(
+        r"# Leader routing for {postgres_workload}: one stable write address.
+global
+  maxconn 2000
+
+resolvers mesh
+  parse-resolv-conf
+  # Replica names may not resolve yet at start-up; keep retrying instead of pinning
+  # whatever the first lookup returned.
+  hold valid 5s
+  hold nx 5s
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30m
+  timeout server 30m
+  timeout check 3s
+
+frontend health
+  mode http
+  bind :8404
+  monitor-uri /healthz
+  monitor fail if {{ nbsrv(primary) lt 1 }}
+
+frontend postgres
+  bind :5432
+  default_backend primary
+
+backend primary
+  option httpchk
+  http-check send meth GET uri /primary
+  http-check expect status 200
+  default-server inter 2s fall 2 rise 1 on-marked-down shutdown-sessions
+{servers}"
+    )
+}
+
+/// The proxy container's command: HAProxy expands `${{LOCATION}}` from its environment.
+#[must_use]
+pub fn proxy_start() -> String {
+    r#"#!/bin/sh
+set -eu
+LOCATION="$(basename "$CPLN_LOCATION")"
+export LOCATION
+exec haproxy -W -db -f /etc/postgres-ha/haproxy.cfg
+"#
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_initial_cluster_lists_every_member() {
+        let script = etcd_start("db-etcd", "prod", 3, "periodic", "1h");
+        assert!(script.contains(
+            "db-etcd-0=http://replica-0.db-etcd.${LOCATION}.prod.cpln.local:2380,db-etcd-1="
+        ));
+        assert!(script.contains("db-etcd-2=http://replica-2."));
+        assert!(!script.contains("db-etcd-3="));
+        assert!(script.contains("--auto-compaction-retention 1h"));
+    }
+
+    #[test]
+    fn haproxy_checks_every_member_for_the_primary() {
+        let config = haproxy_config("db-postgres", "prod", 3);
+        assert_eq!(config.matches("check port 8008").count(), 3);
+        assert!(config.contains("uri /primary"));
+    }
+
+    #[test]
+    fn scripts_expand_secrets_only_inside_double_quotes() {
+        for script in [
+            post_bootstrap(),
+            postgres_pre_stop("w"),
+            postgres_start("w"),
+        ] {
+            for var in [
+                "APP_PASSWORD",
+                "PATRONI_RESTAPI_PASSWORD",
+                "APP_USERNAME",
+                "APP_DATABASE",
+            ] {
+                for (at, _) in script.match_indices(&format!("${var}")) {
+                    let line_start = script[..at].rfind('\n').map_or(0, |i| i + 1);
+                    let before = &script[line_start..at];
+                    assert_eq!(
+                        before.matches('"').count() % 2,
+                        1,
+                        "unquoted ${var} in: {before}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! `render`: snapshots, determinism, the platform lint over many value variants,
+//! secrets handling, and real tools (bash, shellcheck, HAProxy, PyYAML) reading what
+//! is rendered.
+
+use std::process::Command;
+use std::time::Duration;
+
+use postgres_ha_core::render::{self, Credentials, Release, lint::lint};
+use postgres_ha_core::values::{AccessType, TimingPreset, Values};
+use postgres_ha_core::{check, check_str};
+use postgres_ha_tests::{cli, cli_with, root, run, seed_values, tool};
+use serde_json::Value;
+
+fn credentials() -> Credentials {
+    Credentials {
+        superuser: "test-superuser-secret".into(),
+        replication: "test-replication-secret".into(),
+        rewind: "test-rewind-secret".into(),
+        restapi: "test-restapi-secret".into(),
+    }
+}
+
+fn release() -> Release {
+    Release {
+        name: "db".into(),
+        gvc: "prod".into(),
+        org: None,
+    }
+}
+
+fn values_from(text: &str) -> Values {
+    let checked = check_str(text);
+    checked
+        .values
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
+}
+
+fn render_yaml(values: &Values) -> String {
+    render::to_yaml(&render::render(values, &release(), &credentials()).unwrap())
+}
+
+/// Parses multi-document YAML with our own parser (not the emitter that wrote it).
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|doc| {
+            let mut reporter = postgres_ha_core::diagnostic::Reporter::new(doc);
+            let parsed = postgres_ha_core::yaml::parse(doc, &mut reporter);
+            parsed
+                .document
+                .unwrap_or_else(|| panic!("{:?}", reporter.finish()))
+                .value
+        })
+        .collect()
+}
+
+fn find<'a>(resources: &'a [Value], name: &str) -> &'a Value {
+    resources
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not rendered"))
+}
+
+#[test]
+fn seed_example_snapshot() {
+    let seed = check(&std::fs::read(seed_values()).unwrap())
+        .values
+        .unwrap();
+    insta::assert_snapshot!(render_yaml(&seed));
+}
+
+#[test]
+fn variant_snapshots() {
+    let variants = [
+        (
+            "workload_list",
+            "internal_access:\n  type: workload-list\n  workloads: [//gvc/prod/workload/api, //gvc/other/workload/worker]\n",
+        ),
+        ("etcd_five", "etcd:\n  replicas: 5\n"),
+        ("sync_off", "patroni:\n  synchronous_mode: false\n"),
+        ("proxy_off", "proxy:\n  enabled: false\n"),
+    ];
+    for (name, text) in variants {
+        let values = values_from(&format!(
+            "{text}postgres:\n  password: a-long-enough-password\n"
+        ));
+        insta::assert_snapshot!(name, render_yaml(&values));
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let seed = check(&std::fs::read(seed_values()).unwrap())
+        .values
+        .unwrap();
+    assert_eq!(render_yaml(&seed), render_yaml(&seed));
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("c.yaml");
+    let seed = seed_values();
+    let args = [
+        "render",
+        "db",
+        "-f",
+        seed.to_str().unwrap(),
+        "--gvc",
+        "prod",
+        "--credentials",
+        creds.to_str().unwrap(),
+    ];
+    let first = cli(&args);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(first.stderr.contains("generated internal passwords"));
+    let second = cli(&args);
+    assert_eq!(first.stdout, second.stdout);
+    assert!(!second.stderr.contains("generated"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn lint_holds_over_many_variants() {
+    let mut rendered = 0;
+    for replicas in [1, 2, 3, 6] {
+        for etcd in [1, 3, 5] {
+            for access in [
+                AccessType::SameGvc,
+                AccessType::SameOrg,
+                AccessType::WorkloadList,
+            ] {
+                for (sync, proxy) in [(true, true), (false, false), (true, false)] {
+                    for preset in [
+                        TimingPreset::Fast,
+                        TimingPreset::Normal,
+                        TimingPreset::Safe,
+                        TimingPreset::Wide,
+                    ] {
+                        let mut values = Values {
+                            replicas,
+                            ..Values::default()
+                        };
+                        values.etcd.replicas = etcd;
+                        values.internal_access.access_type = access;
+                        values.internal_access.workloads =
+                            Some(vec!["//gvc/prod/workload/api".into()]);
+                        values.etcd.internal_access.access_type = access;
+                        values.patroni.synchronous_mode = sync;
+                        values.patroni.synchronous_mode_strict = sync && replicas > 1;
+                        values.patroni.timing.preset = preset;
+                        values.proxy.enabled = proxy;
+                        for release in ["a", "db", &"r".repeat(render::MAX_RELEASE_NAME)] {
+                            let release = Release {
+                                name: release.into(),
+                                gvc: "g".repeat(30),
+                                org: None,
+                            };
+                            let resources = render::render(&values, &release, &credentials())
+                                .unwrap_or_else(|e| panic!("{e}"));
+                            assert!(lint(&resources).is_empty());
+                            rendered += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(rendered, 4 * 3 * 3 * 3 * 4 * 3);
+}
+
+#[test]
+fn render_refuses_more_members_than_the_platform_runs() {
+    let mut values = Values::default();
+    values.etcd.replicas = 7; // valid values (R005 warns only above 7), but not on Control Plane
+    let error = render::render(&values, &release(), &credentials()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "etcd.replicas is 7, but Control Plane caps replica-direct workloads at 6 replicas (and orgs default to 5 per workload)"
+    );
+    values.etcd.replicas = 3;
+    values.replicas = 7;
+    assert!(render::render(&values, &release(), &credentials()).is_err());
+}
+
+#[test]
+fn resources_come_in_apply_order_with_tags() {
+    let resources = documents(&render_yaml(&Values::default()));
+    let kinds: Vec<&str> = resources
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    let mut sorted = kinds.clone();
+    let rank = |k: &str| {
+        ["secret", "identity", "volumeset", "policy", "workload"]
+            .iter()
+            .position(|x| *x == k)
+    };
+    sorted.sort_by_key(|k| rank(k));
+    assert_eq!(kinds, sorted);
+    for resource in &resources {
+        assert_eq!(resource["tags"]["app.cpln.io/instance"], "db");
+        assert_eq!(resource["tags"]["app.cpln.io/name"], "postgres-ha");
+        assert_eq!(
+            resource["tags"]["app.cpln.io/managed-by"],
+            "cpln-postgres-ha"
+        );
+    }
+}
+
+#[test]
+fn internal_access_is_rendered_as_the_values_say() {
+    let values = values_from(
+        "internal_access:\n  type: workload-list\n  workloads: [//gvc/prod/workload/api]\npostgres:\n  password: a-long-enough-password\n",
+    );
+    let resources = documents(&render_yaml(&values));
+    let internal =
+        |name: &str| find(&resources, name)["spec"]["firewallConfig"]["internal"].clone();
+    assert_eq!(
+        internal("db-postgres"),
+        serde_json::json!({
+            "inboundAllowType": "workload-list",
+            // The listed workload, plus the members themselves and the proxy.
+            "inboundAllowWorkload": ["//gvc/prod/workload/api", "//gvc/prod/workload/db-postgres", "//gvc/prod/workload/db-proxy"],
+        })
+    );
+    assert_eq!(
+        internal("db-proxy"),
+        serde_json::json!({"inboundAllowType": "workload-list", "inboundAllowWorkload": ["//gvc/prod/workload/api"]})
+    );
+    // etcd by default admits only the release's own workloads.
+    assert_eq!(
+        internal("db-etcd"),
+        serde_json::json!({
+            "inboundAllowType": "workload-list",
+            "inboundAllowWorkload": ["//gvc/prod/workload/db-etcd", "//gvc/prod/workload/db-postgres"],
+        })
+    );
+    for resource in &resources {
+        assert!(
+            resource["spec"]["firewallConfig"]["external"]["inboundAllowCIDR"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        );
+    }
+    let same_gvc = documents(&render_yaml(&values_from(
+        "postgres:\n  password: a-long-enough-password\n",
+    )));
+    assert_eq!(
+        find(&same_gvc, "db-postgres")["spec"]["firewallConfig"]["internal"],
+        serde_json::json!({"inboundAllowType": "same-gvc", "inboundAllowWorkload": []})
+    );
+}
+
+#[test]
+fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
+    let password = "p'q\"r$s`t\\u;v\nw $(x) %y {z}";
+    let escaped = password
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    let values = values_from(&format!("postgres:\n  password: \"{escaped}\"\n"));
+    assert_eq!(values.postgres.password, password);
+    let yaml = render_yaml(&values);
+    let resources = documents(&yaml);
+    let secret = find(&resources, "db-credentials");
+    assert_eq!(secret["data"]["password"], password);
+    assert_eq!(
+        secret["data"]["superuser-password"],
+        "test-superuser-secret"
+    );
+    for resource in resources.iter().filter(|r| r["name"] != "db-credentials") {
+        let text = resource.to_string();
+        for secret in [
+            password,
+            "test-superuser-secret",
+            "test-replication-secret",
+            "test-rewind-secret",
+            "test-restapi-secret",
+        ] {
+            let encoded = serde_json::to_string(secret).unwrap();
+            let inner = &encoded[1..encoded.len() - 1];
+            assert!(!text.contains(inner), "{} holds a secret", resource["name"]);
+        }
+    }
+    // Workloads reference the secret; they never carry values.
+    for workload in resources.iter().filter(|r| r["kind"] == "workload") {
+        for var in workload["spec"]["containers"][0]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let value = var["value"].as_str().unwrap();
+            assert!(
+                value.starts_with("cpln://secret/") || value.starts_with('/'),
+                "{value}"
+            );
+        }
+    }
+    // The database name is an identifier psql quotes; the script never holds values.
+    let bootstrap = find(&resources, "db-postgres-bootstrap")["data"]["payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(bootstrap.contains("CREATE DATABASE :\"app_database\" OWNER :\"app_user\""));
+    assert!(bootstrap.contains("PASSWORD :'app_password'"));
+}
+
+#[test]
+fn patroni_configuration_is_complete() {
+    let resources = documents(&render_yaml(&values_from(
+        "patroni:\n  timing:\n    preset: safe\n    retry_timeout: 15\npostgres:\n  password: a-long-enough-password\n",
+    )));
+    let payload = find(&resources, "db-patroni-config")["data"]["payload"]
+        .as_str()
+        .unwrap();
+    let config: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(config["scope"], "db");
+    assert_eq!(config["etcd3"]["hosts"].as_array().unwrap().len(), 3);
+    let dcs = &config["bootstrap"]["dcs"];
+    assert_eq!(
+        (
+            dcs["ttl"].as_u64(),
+            dcs["loop_wait"].as_u64(),
+            dcs["retry_timeout"].as_u64()
+        ),
+        (Some(60), Some(10), Some(15))
+    );
+    assert_eq!(dcs["synchronous_mode"], true);
+    assert_eq!(dcs["postgresql"]["use_pg_rewind"], true);
+    assert_eq!(dcs["postgresql"]["parameters"]["wal_log_hints"], "on");
+    assert!(dcs["member_slots_ttl"].is_string());
+    assert_eq!(config["postgresql"]["basebackup"][0]["checkpoint"], "fast");
+    assert_eq!(config["restapi"]["authentication"]["username"], "patroni");
+    for line in config["postgresql"]["pg_hba"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(
+            line.ends_with(" scram-sha-256") && !line.contains("trust") && !line.contains("md5"),
+            "{line}"
+        );
+    }
+    let workload = find(&resources, "db-postgres");
+    let container = &workload["spec"]["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["port"], 8008);
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readiness");
+    assert!(
+        container["lifecycle"]["preStop"]["exec"]["command"][1]
+            .as_str()
+            .unwrap()
+            .ends_with("pre-stop.sh")
+    );
+    let start = find(&resources, "db-postgres-start")["data"]["payload"]
+        .as_str()
+        .unwrap();
+    assert!(
+        start.contains("fence") && start.contains("kill -KILL \"$pid\""),
+        "no fence in start-up"
+    );
+}
+
+#[test]
+fn patroni_reads_the_configuration_as_intended() {
+    // Patroni parses with PyYAML (YAML 1.1): `on`/`off` must stay strings.
+    let resources = documents(&render_yaml(&Values::default()));
+    let payload = find(&resources, "db-patroni-config")["data"]["payload"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("patroni.yml");
+    std::fs::write(&file, payload).unwrap();
+    let python = tool("pre-commit")
+        .canonicalize()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("python");
+    let out = run(
+        Command::new(python).arg("-c").arg(
+            "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); p = c['bootstrap']['dcs']['postgresql']['parameters']; \
+             print(repr(p['hot_standby']), repr(p['wal_log_hints']), repr(c['watchdog']['mode']), c['etcd3']['hosts'][0])",
+        ).arg(&file),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout.trim(),
+        "'on' 'on' 'off' replica-0.db-etcd.@LOCATION@.prod.cpln.local:2379"
+    );
+}
+
+#[test]
+fn scripts_pass_bash_and_shellcheck_and_haproxy_accepts_its_configuration() {
+    let resources = documents(&render_yaml(&Values::default()));
+    let dir = tempfile::tempdir().unwrap();
+    for secret in resources.iter().filter(|r| r["type"] == "opaque") {
+        let name = secret["name"].as_str().unwrap();
+        let payload = secret["data"]["payload"].as_str().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, payload).unwrap();
+        let Some(shebang) = payload.lines().next().filter(|l| l.starts_with("#!")) else {
+            continue;
+        };
+        let shell = if shebang.ends_with("bash") {
+            "bash"
+        } else {
+            "sh"
+        };
+        let syntax = run(
+            Command::new(shell).arg("-n").arg(&path),
+            None,
+            Duration::from_secs(10),
+        );
+        assert_eq!(syntax.code, Some(0), "{name}: {}", syntax.stderr);
+        let lint = run(
+            Command::new("shellcheck").args(["-s", shell]).arg(&path),
+            None,
+            Duration::from_secs(30),
+        );
+        assert_eq!(lint.code, Some(0), "{name}:\n{}", lint.stdout);
+        if let Some(start) = payload.find("<<'PY'\n") {
+            let body = &payload[start + 7..payload.rfind("\nPY\n").unwrap()];
+            let script = dir.path().join(format!("{name}.py"));
+            std::fs::write(&script, body).unwrap();
+            let compiled = run(
+                Command::new("python3")
+                    .args(["-m", "py_compile"])
+                    .arg(&script),
+                None,
+                Duration::from_secs(10),
+            );
+            assert_eq!(compiled.code, Some(0), "{name}: {}", compiled.stderr);
+        }
+    }
+    // HAProxy's own configuration check, in an empty network namespace so its name
+    // lookups fail at once and send nothing anywhere.
+    let config = dir.path().join("db-proxy-config");
+    let check = run(
+        Command::new("unshare")
+            .args(["-n", "/usr/sbin/haproxy", "-c", "-f"])
+            .arg(&config)
+            .env("LOCATION", "aws-us-east-2"),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(check.code, Some(0), "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains("Configuration file is valid"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn render_refuses_invalid_values_and_names() {
+    let invalid = root().join("tests/fixtures/values/r003-etcd-even.yaml");
+    let out = cli(&[
+        "render",
+        "db",
+        "-f",
+        invalid.to_str().unwrap(),
+        "--gvc",
+        "prod",
+    ]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(out.stderr.contains("error[R003]"), "{}", out.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, "postgres:\n  password: a-long-enough-password\n").unwrap();
+    let long = "a".repeat(render::MAX_RELEASE_NAME + 1);
+    for (name, expected) in [
+        (long.as_str(), "the limit is 40"),
+        ("Db", "lower-case"),
+        ("db-", "must not end"),
+    ] {
+        let out = cli(&[
+            "render",
+            name,
+            "-f",
+            values.to_str().unwrap(),
+            "--gvc",
+            "prod",
+        ]);
+        assert_eq!(out.code, Some(2), "{name}");
+        assert!(out.stderr.contains(expected), "{name}: {}", out.stderr);
+    }
+    // Nothing was created for the refused names.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let out = cli_with(
+        &[
+            "render",
+            "db",
+            "-f",
+            values.to_str().unwrap(),
+            "--gvc",
+            "Prod",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("invalid GVC name"), "{}", out.stderr);
+}
+
+#[test]
+fn json_output_is_the_same_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("c.yaml");
+    let seed = seed_values();
+    let base = [
+        "render",
+        "db",
+        "-f",
+        seed.to_str().unwrap(),
+        "--gvc",
+        "prod",
+        "--credentials",
+        creds.to_str().unwrap(),
+    ];
+    let yaml = cli(&base);
+    let mut json_args = base.to_vec();
+    json_args.extend(["-o", "json"]);
+    let json = cli(&json_args);
+    let from_json: Vec<Value> = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(from_json, documents(&yaml.stdout));
+}
