@@ -4,7 +4,7 @@
 # source (-Z build-std), linked by wasm-ld. The variables stay scoped to this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WASM_LD=$(ls /usr/lib/llvm-*/bin/wasm-ld | sort -V | tail -1)
+WASM_LD=$(printf '%s\n' /usr/lib/llvm-*/bin/wasm-ld | sort -V | tail -1)
 env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$WASM_LD" CARGO_TARGET_DIR=target-wasm \
   /usr/bin/cargo build --quiet -p postgres-ha-core --lib --release \

@@ -33,10 +33,15 @@ fi
 
 # Debian packages: rustc-web and its std source build `core` for wasm32 (see
 # scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
-# configuration.
-if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/src/rustc-1.96.0 ] || ! ls /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1 ||
-   ! command -v shellcheck >/dev/null || [ ! -x /usr/sbin/haproxy ]; then
+# configuration; the libraries are those the PostgreSQL 17 binaries link.
+DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux
+  libxml2 libssl3 libgssapi-krb5-2 liblz4-1 libzstd1 libicu72 libreadline8 tzdata"
+# shellcheck disable=SC2086
+if ! dpkg -s $DEBS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy >/dev/null
+  apt-get install -y -qq --no-install-recommends $DEBS >/dev/null
 fi
+
+# PostgreSQL 17.11 for the tests that run rendered scripts against a real server.
+scripts/install-runtime.sh "$TOOLS/runtime" >/dev/null
