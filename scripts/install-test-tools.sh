@@ -34,7 +34,7 @@ fi
 # Debian packages: rustc-web and its std source build `core` for wasm32 (see
 # scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
 # configuration; the libraries are those the PostgreSQL 17 binaries link.
-DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux
+DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux python3-venv
   libxml2 libssl3 libgssapi-krb5-2 liblz4-1 libzstd1 libicu72 libreadline8 tzdata"
 # shellcheck disable=SC2086
 if ! dpkg -s $DEBS >/dev/null 2>&1; then
