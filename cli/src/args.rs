@@ -26,6 +26,11 @@ pub enum Command {
     /// (secret, identity, volumeset, policy, workload) and are identical for the same
     /// values and credentials file.
     Render(RenderArgs),
+    /// Run the values as a local cluster: etcd, Patroni and PostgreSQL 17 on 127.0.0.1.
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Show the members of a cluster: role, state, lag, timeline.
+    Status(StatusArgs),
     /// Print the JSON Schema of the values file (draft 2020-12).
     Schema,
     /// Explain a diagnostic code: what it checks, why, an example and the fix.
@@ -87,6 +92,104 @@ pub struct RenderArgs {
     /// Print secret values even when standard output is a terminal.
     #[arg(long)]
     pub show_secrets: bool,
+}
+
+/// Where local clusters and the runtime live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalDirs {
+    /// Directory holding the clusters' state. Default: $XDG_STATE_HOME/cpln-postgres-ha
+    /// (for root without XDG variables: /var/lib/cpln-postgres-ha/state).
+    #[arg(long, value_name = "DIR", env = "CPLN_POSTGRES_HA_STATE")]
+    pub state_dir: Option<PathBuf>,
+    /// Directory of the runtime (PostgreSQL 17.11, Patroni 4.1.5, etcd 3.4.23). Default:
+    /// $XDG_DATA_HOME/cpln-postgres-ha/runtime (root: /var/lib/cpln-postgres-ha/runtime).
+    #[arg(long, value_name = "DIR", env = "CPLN_POSTGRES_HA_RUNTIME")]
+    pub runtime: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Install the pinned, checksum-verified runtime.
+    Install {
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Start a local cluster (create it on first use); idempotent.
+    Up {
+        /// Cluster name (the release name).
+        name: String,
+        /// The values file.
+        #[arg(short = 'f', long = "values", value_name = "FILE")]
+        values: PathBuf,
+        /// Give up waiting for the members after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Stop a local cluster; `--purge` also deletes its data.
+    Down {
+        name: String,
+        /// Delete the cluster's data and state too.
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Same as `status NAME --local`.
+    Status {
+        name: String,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Print a libpq connection string that always reaches the leader.
+    Dsn {
+        name: String,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Print the logs of a cluster, or of one process (`pg0`, `etcd1`, `supervisor`).
+    Logs {
+        name: String,
+        member: Option<String>,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// List local clusters.
+    List {
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Run a cluster's supervisor in the foreground (`up` starts it in the background).
+    #[command(hide = true)]
+    Supervise {
+        name: String,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Cluster (release) name.
+    pub name: String,
+    /// Ask the local cluster (Control Plane status comes with `deploy`).
+    #[arg(long)]
+    pub local: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Table)]
+    pub output: StatusFormat,
+    #[command(flatten)]
+    pub dirs: LocalDirs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// A table.
+    Table,
+    /// JSON: `{"cluster", "members": [{name, role, state, host, port, api_port, lag_bytes, timeline, patroni_pid, postmaster_pid}]}`.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ use clap::Parser;
 
 pub mod args;
 mod commands;
+mod local;
 mod report;
 
 pub use args::Args;

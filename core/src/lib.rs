@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod diagnostic;
+pub mod local;
 pub mod quantity;
 pub mod render;
 pub mod schema;

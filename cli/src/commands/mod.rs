@@ -4,6 +4,7 @@ use crate::ExitStatus;
 use crate::args::{Args, Command};
 
 mod explain;
+mod local;
 mod render;
 mod validate;
 
@@ -11,6 +12,8 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Local(command) => local::run(command),
+        Command::Status(args) => local::status_command(&args),
         Command::Schema => {
             crate::report::write_stdout(&postgres_ha_core::schema::schema_json())?;
             Ok(ExitStatus::Success)

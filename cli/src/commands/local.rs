@@ -1,0 +1,560 @@
+//! `local install | up | down | status | dsn | logs | list`, and `status --local`.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use nix::sys::signal::Signal;
+use postgres_ha_core::local::{Ports, dsn, member_name};
+use postgres_ha_core::render::check_name;
+use postgres_ha_core::values::Values;
+use serde_json::{Value, json};
+
+use crate::ExitStatus;
+use crate::args::{LocalCommand, LocalDirs, StatusArgs, StatusFormat};
+use crate::commands::validate::read;
+use crate::local::api::{self, Member};
+use crate::local::process::{self, alive, fence, free_port, port_free, signal};
+use crate::local::state::{
+    Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base, write_private,
+};
+use crate::local::supervisor;
+use crate::report::{FileReport, human, write_stdout};
+
+const INSTALL_SCRIPT: &str = include_str!("../../../scripts/install-runtime.sh");
+const REQUIREMENTS: &str = include_str!("../../../scripts/runtime-requirements.txt");
+/// etcd members of a local cluster: three tolerate the loss of one.
+const ETCD_MEMBERS: usize = 3;
+
+pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        LocalCommand::Install { dirs } => install(&dirs),
+        LocalCommand::Up {
+            name,
+            values,
+            timeout,
+            dirs,
+        } => up(&name, &values, timeout, &dirs),
+        LocalCommand::Down { name, purge, dirs } => down(&name, purge, &dirs),
+        LocalCommand::Status { name, output, dirs } => status(&name, output, &dirs),
+        LocalCommand::Dsn { name, dirs } => {
+            let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), &name);
+            let file = cluster.load()?;
+            write_stdout(&format!(
+                "{}\n",
+                dsn(&recorded_values(&cluster)?, &file.ports)
+            ))?;
+            Ok(ExitStatus::Success)
+        }
+        LocalCommand::Logs { name, member, dirs } => logs(&name, member.as_deref(), &dirs),
+        LocalCommand::List { dirs } => list(&dirs),
+        LocalCommand::Supervise { name, dirs } => {
+            supervisor::run(&Cluster::new(&state_base(dirs.state_dir.as_deref()), &name))?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+pub(crate) fn status_command(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
+    anyhow::ensure!(
+        args.local,
+        "status of a Control Plane release comes with `deploy`; pass --local for a local cluster"
+    );
+    status(&args.name, args.output, &args.dirs)
+}
+
+fn install(dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let runtime = runtime_dir(dirs.runtime.as_deref());
+    let work =
+        std::env::temp_dir().join(format!("cpln-postgres-ha-install-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    std::fs::write(work.join("install-runtime.sh"), INSTALL_SCRIPT)?;
+    std::fs::write(work.join("runtime-requirements.txt"), REQUIREMENTS)?;
+    let status = Command::new("bash")
+        .arg(work.join("install-runtime.sh"))
+        .arg(&runtime)
+        .status()
+        .context("cannot run bash");
+    let _ = std::fs::remove_dir_all(&work);
+    anyhow::ensure!(
+        status?.success(),
+        "installing the runtime into {} failed",
+        runtime.display()
+    );
+    writeln!(std::io::stderr(), "runtime ready in {}", runtime.display())?;
+    Ok(ExitStatus::Success)
+}
+
+fn recorded_values(cluster: &Cluster) -> anyhow::Result<Values> {
+    postgres_ha_core::check(&std::fs::read(cluster.values())?)
+        .values
+        .context("the cluster's recorded values no longer validate")
+}
+
+fn random_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 128];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
+    // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
+    Ok(bytes
+        .iter()
+        .filter(|b| **b < 248)
+        .take(32)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+/// Creates the state of a new cluster: ports, a copy of the values, generated secrets.
+fn create(
+    cluster: &Cluster,
+    values_text: &[u8],
+    values: &Values,
+    runtime: &Path,
+) -> anyhow::Result<ClusterFile> {
+    let mut taken = Vec::new();
+    let mut pair = || -> anyhow::Result<(u16, u16)> {
+        let a = free_port(&taken)?;
+        taken.push(a);
+        let b = free_port(&taken)?;
+        taken.push(b);
+        Ok((a, b))
+    };
+    let ports = Ports {
+        etcd: (0..ETCD_MEMBERS)
+            .map(|_| pair())
+            .collect::<anyhow::Result<_>>()?,
+        members: (0..values.replicas)
+            .map(|_| pair())
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let file = ClusterFile {
+        name: cluster.name.clone(),
+        ports,
+        runtime: runtime.to_path_buf(),
+    };
+    std::fs::create_dir_all(&cluster.dir)
+        .with_context(|| format!("cannot create {}", cluster.dir.display()))?;
+    let secrets = Secrets {
+        superuser: random_password()?,
+        replication: random_password()?,
+        rewind: random_password()?,
+        restapi: random_password()?,
+    };
+    write_private(&cluster.secrets(), &serde_json::to_string(&secrets)?)?;
+    write_private(&cluster.values(), &String::from_utf8_lossy(values_text))?;
+    // Written last: its presence marks a complete cluster directory.
+    std::fs::write(cluster.file(), serde_json::to_string_pretty(&file)?)?;
+    Ok(file)
+}
+
+/// Stops whatever a dead supervisor left running, by the PIDs it recorded.
+fn clean_leftovers(cluster: &Cluster, file: &ClusterFile) {
+    let pids = cluster.load_pids();
+    for pid in pids.patroni.iter().chain(&pids.etcd).flatten() {
+        if alive(*pid) {
+            signal(*pid, Signal::SIGKILL);
+        }
+    }
+    for i in 0..file.ports.members.len() {
+        let _ = fence(&cluster.postmaster_pid(i));
+    }
+}
+
+fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
+    let pid = cluster.load_pids().supervisor;
+    if pid != 0 && alive(pid) {
+        signal(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal(pid, Signal::SIGKILL);
+    }
+    clean_leftovers(cluster, file);
+    let _ = std::fs::remove_file(cluster.pids());
+}
+
+fn supervisor_running(cluster: &Cluster) -> bool {
+    let pid = cluster.load_pids().supervisor;
+    pid != 0 && alive(pid)
+}
+
+fn up(
+    name: &str,
+    values_path: &Path,
+    timeout: u64,
+    dirs: &LocalDirs,
+) -> anyhow::Result<ExitStatus> {
+    check_name("cluster", name, postgres_ha_core::render::MAX_RELEASE_NAME)?;
+    let bytes = read(values_path)?;
+    let checked = postgres_ha_core::check(&bytes);
+    let Some(values) = checked.values.clone() else {
+        let report = FileReport {
+            name: values_path.display().to_string(),
+            checked,
+        };
+        let color = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        std::io::stderr().write_all(human::render(&[report], color).as_bytes())?;
+        return Ok(ExitStatus::Failure);
+    };
+    let runtime = runtime_dir(dirs.runtime.as_deref());
+    check_runtime(&runtime)?;
+    let base = state_base(dirs.state_dir.as_deref());
+    let cluster = Cluster::new(&base, name);
+    let (file, created) = if cluster.dir.exists() {
+        let file = cluster.load()?;
+        if supervisor_running(&cluster) {
+            writeln!(std::io::stderr(), "{name} is already running")?;
+            print_status(&cluster, &file, StatusFormat::Table)?;
+            return Ok(ExitStatus::Success);
+        }
+        if std::fs::read(cluster.values()).ok().as_deref() != Some(&bytes[..]) {
+            writeln!(
+                std::io::stderr(),
+                "note: {name} keeps the values it was created with; `local down {name} --purge` to recreate it"
+            )?;
+        }
+        clean_leftovers(&cluster, &file);
+        let busy: Vec<String> = file
+            .ports
+            .etcd
+            .iter()
+            .chain(&file.ports.members)
+            .flat_map(|(a, b)| [*a, *b])
+            .filter(|port| !port_free(*port))
+            .map(|port| port.to_string())
+            .collect();
+        anyhow::ensure!(
+            busy.is_empty(),
+            "cannot restart {name}: port {} on 127.0.0.1 is in use by another program; stop it, \
+             or `local down {name} --purge` and `local up` again to get new ports",
+            busy.join(", ")
+        );
+        (file, false)
+    } else {
+        std::fs::create_dir_all(&base)
+            .with_context(|| format!("cannot create {}", base.display()))?;
+        (create(&cluster, &bytes, &values, &runtime)?, true)
+    };
+    start_and_wait(&cluster, &file, &base, &runtime, created, timeout)
+}
+
+fn start_and_wait(
+    cluster: &Cluster,
+    file: &ClusterFile,
+    base: &Path,
+    runtime: &Path,
+    created: bool,
+    timeout: u64,
+) -> anyhow::Result<ExitStatus> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cluster.log("supervisor"))?;
+    let exe = std::env::current_exe().context("cannot find this program")?;
+    let mut command = Command::new(exe);
+    command
+        .args(["local", "supervise", &cluster.name, "--state-dir"])
+        .arg(base)
+        .arg("--runtime")
+        .arg(runtime)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own process group: Ctrl-C in this terminal must not reach the supervisor
+    // once `up` has returned.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let supervisor = command.spawn().context("cannot start the supervisor")?.id();
+    let pids = crate::local::state::Pids {
+        supervisor,
+        ..Default::default()
+    };
+    std::fs::write(cluster.pids(), serde_json::to_string(&pids)?)?;
+
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let members = file.ports.members.len();
+    let api_ports: Vec<u16> = file.ports.members.iter().map(|(_, api)| *api).collect();
+    let client = api::client();
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let failure = loop {
+        if interrupted.load(Ordering::Relaxed) {
+            break "interrupted";
+        }
+        if !alive(supervisor) {
+            break "the supervisor stopped";
+        }
+        if Instant::now() > deadline {
+            break "timed out";
+        }
+        let view = api::cluster(&client, &api_ports).unwrap_or_default();
+        let leader = view.iter().any(|m| m.role == "leader");
+        let streaming = view
+            .iter()
+            .filter(|m| m.role != "leader" && m.state == "streaming")
+            .count();
+        if leader && streaming + 1 == members {
+            progress.finish_and_clear();
+            writeln!(
+                std::io::stderr(),
+                "{} is up: {members} PostgreSQL 17 members, {ETCD_MEMBERS} etcd members",
+                cluster.name
+            )?;
+            print_status(cluster, file, StatusFormat::Table)?;
+            write_stdout(&format!(
+                "\nconnect: {}\n(password: postgres.password of the values)\n",
+                dsn(&recorded_values(cluster)?, &file.ports)
+            ))?;
+            return Ok(ExitStatus::Success);
+        }
+        progress.set_message(match (view.is_empty(), leader) {
+            (true, _) => "starting etcd and Patroni".to_owned(),
+            (false, false) => "electing a leader".to_owned(),
+            (false, true) => format!("replicas streaming: {streaming} of {}", members - 1),
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    progress.finish_and_clear();
+    let tail = tail_logs(cluster, 15);
+    stop_supervisor(cluster, file);
+    if created {
+        let _ = std::fs::remove_dir_all(&cluster.dir);
+    }
+    let outcome = if created {
+        "stopped and removed"
+    } else {
+        "stopped"
+    };
+    if failure == "interrupted" {
+        writeln!(
+            std::io::stderr(),
+            "interrupted: {} was {outcome}",
+            cluster.name
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    anyhow::bail!(
+        "{} did not come up ({failure}); it was {outcome}. Last log lines:\n{tail}",
+        cluster.name
+    )
+}
+
+fn tail_logs(cluster: &Cluster, lines: usize) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(&cluster.dir) else {
+        return out;
+    };
+    let mut logs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let _ = writeln!(
+            out,
+            "==> {} <==",
+            log.file_name().unwrap_or_default().to_string_lossy()
+        );
+        for line in &all[all.len().saturating_sub(lines)..] {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
+    anyhow::ensure!(
+        cluster.dir.exists(),
+        "there is no local cluster named {name}"
+    );
+    match cluster.load() {
+        Ok(file) => stop_supervisor(&cluster, &file),
+        // A damaged directory can still be purged; refuse anything else.
+        Err(error) if !purge => return Err(error),
+        Err(_) => {}
+    }
+    if purge {
+        std::fs::remove_dir_all(&cluster.dir)
+            .with_context(|| format!("cannot remove {}", cluster.dir.display()))?;
+        writeln!(std::io::stderr(), "{name} stopped and its data deleted")?;
+    } else {
+        writeln!(
+            std::io::stderr(),
+            "{name} stopped; its data is kept (`local up` restarts it)"
+        )?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn status(name: &str, output: StatusFormat, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
+    anyhow::ensure!(
+        cluster.dir.exists(),
+        "there is no local cluster named {name}"
+    );
+    let file = cluster.load()?;
+    print_status(&cluster, &file, output)
+}
+
+/// One member's row, with the local target's process IDs.
+fn member_json(cluster: &Cluster, member: &Member, pids: &crate::local::state::Pids) -> Value {
+    let index =
+        (0..pids.patroni.len().max(16)).find(|i| member_name(&cluster.name, *i) == member.name);
+    let api_port = member
+        .api_url
+        .as_deref()
+        .and_then(|url| url.split(':').nth(2))
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse::<u16>().ok());
+    json!({
+        "name": member.name,
+        "role": member.role,
+        "state": member.state,
+        "host": member.host,
+        "port": member.port,
+        "api_port": api_port,
+        "lag_bytes": member.lag.as_ref().and_then(Value::as_u64).or((member.role == "leader").then_some(0)),
+        "timeline": member.timeline,
+        "patroni_pid": index.and_then(|i| pids.patroni.get(i).copied().flatten()),
+        "postmaster_pid": index.and_then(|i| process::postmaster(&cluster.postmaster_pid(i))),
+    })
+}
+
+fn print_status(
+    cluster: &Cluster,
+    file: &ClusterFile,
+    output: StatusFormat,
+) -> anyhow::Result<ExitStatus> {
+    let api_ports: Vec<u16> = file.ports.members.iter().map(|(_, api)| *api).collect();
+    let running = supervisor_running(cluster);
+    let view = if running {
+        api::cluster(&api::client(), &api_ports)
+    } else {
+        None
+    };
+    let pids = cluster.load_pids();
+    let members: Vec<Value> = view
+        .iter()
+        .flatten()
+        .map(|m| member_json(cluster, m, &pids))
+        .collect();
+    match output {
+        StatusFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&json!({
+                "cluster": cluster.name,
+                "running": running,
+                "members": members,
+            }))?;
+            text.push('\n');
+            write_stdout(&text)?;
+        }
+        StatusFormat::Table => {
+            if !running {
+                write_stdout(&format!(
+                    "{} is stopped (`local up` starts it)\n",
+                    cluster.name
+                ))?;
+                return Ok(ExitStatus::Failure);
+            }
+            let mut text = format!(
+                "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>8} {:>10}\n",
+                "MEMBER", "ROLE", "STATE", "ADDRESS", "API", "LAG", "TL", "PATRONI", "POSTMASTER"
+            );
+            for m in &members {
+                let cell = |key: &str| match &m[key] {
+                    Value::Null => "-".to_owned(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let _ = writeln!(
+                    text,
+                    "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>8} {:>10}",
+                    cell("name"),
+                    cell("role"),
+                    cell("state"),
+                    format!("{}:{}", cell("host"), cell("port")),
+                    cell("api_port"),
+                    cell("lag_bytes"),
+                    cell("timeline"),
+                    cell("patroni_pid"),
+                    cell("postmaster_pid"),
+                );
+            }
+            write_stdout(&text)?;
+        }
+    }
+    Ok(if running {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+fn logs(name: &str, member: Option<&str>, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
+    anyhow::ensure!(
+        cluster.dir.exists(),
+        "there is no local cluster named {name}"
+    );
+    match member {
+        Some(process) => {
+            let path = cluster.log(process);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("no log for `{process}` (try pg0, etcd0 or supervisor)")
+            })?;
+            write_stdout(&text)?;
+        }
+        None => write_stdout(&tail_logs(&cluster, 50))?,
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn list(dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let base = state_base(dirs.state_dir.as_deref());
+    let mut names: Vec<String> = std::fs::read_dir(&base)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("cluster.json").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let mut text = String::new();
+    for name in names {
+        let cluster = Cluster::new(&base, &name);
+        let members = cluster.load().map_or(0, |f| f.ports.members.len());
+        let state = if supervisor_running(&cluster) {
+            "running"
+        } else {
+            "stopped"
+        };
+        let _ = writeln!(
+            text,
+            "{name}\t{state}\t{members} members\t{}",
+            cluster.dir.display()
+        );
+    }
+    write_stdout(&text)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,7 @@
+//! The local cluster: state on disk, the processes, and the supervisor that plays the
+//! platform's role (restart, fence, hand over leadership).
+
+pub(crate) mod api;
+pub(crate) mod process;
+pub(crate) mod state;
+pub(crate) mod supervisor;

@@ -1,0 +1,162 @@
+//! Starting and stopping the cluster's processes, all by PID.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The unprivileged account processes run as when we are root: PostgreSQL refuses to
+/// run as root, and nothing else needs it.
+const SERVICE_UID: u32 = 65534;
+const SERVICE_GID: u32 = 65534;
+
+pub(crate) fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Gives a path to the service account when we are root.
+pub(crate) fn hand_over(path: &Path) -> anyhow::Result<()> {
+    if is_root() {
+        std::os::unix::fs::chown(path, Some(SERVICE_UID), Some(SERVICE_GID))
+            .with_context(|| format!("cannot hand {} to the service user", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Starts `program` detached from the terminal (its own process group, so Ctrl-C on
+/// the terminal does not reach it), with only `env`, logging to `log`.
+pub(crate) fn spawn(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+    drop_privileges: bool,
+) -> anyhow::Result<u32> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .process_group(0);
+    if drop_privileges && is_root() {
+        // std drops supplementary groups too when it changes the user.
+        command.uid(SERVICE_UID).gid(SERVICE_GID);
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    // The supervisor reaps every child with waitpid(-1); the handle is not needed.
+    Ok(child.id())
+}
+
+pub(crate) fn alive(pid: u32) -> bool {
+    pid_of(pid).is_some_and(|pid| kill(pid, None).is_ok())
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| stat_state(&s) == Some('Z'))
+}
+
+fn pid_of(pid: u32) -> Option<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .map(Pid::from_raw)
+}
+
+pub(crate) fn signal(pid: u32, signal: Signal) {
+    if let Some(pid) = pid_of(pid) {
+        let _ = kill(pid, signal);
+    }
+}
+
+/// The state letter and parent PID from `/proc/PID/stat` (the command may hold spaces
+/// and parentheses, so parse from the last `)`).
+fn stat_fields(stat: &str) -> Option<(char, u32)> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
+}
+
+fn stat_state(stat: &str) -> Option<char> {
+    stat_fields(stat).map(|(state, _)| state)
+}
+
+/// Direct children of `parent`, from `/proc`.
+pub(crate) fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| stat_fields(&s))
+                .is_some_and(|(_, ppid)| ppid == parent)
+        })
+        .collect()
+}
+
+/// The postmaster PID recorded in a data directory, if that process is running.
+pub(crate) fn postmaster(pid_file: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// Kills a member's PostgreSQL at once: the postmaster and every backend. Used when
+/// its Patroni is gone, so no primary keeps running unsupervised (split brain).
+pub(crate) fn fence(pid_file: &Path) -> Option<u32> {
+    let pid = postmaster(pid_file)?;
+    // Stop the postmaster first so it cannot fork more backends, then its children.
+    signal(pid, Signal::SIGSTOP);
+    for child in children(pid) {
+        signal(child, Signal::SIGKILL);
+    }
+    signal(pid, Signal::SIGKILL);
+    Some(pid)
+}
+
+/// Whether a loopback port is free to listen on.
+pub(crate) fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A free loopback port, distinct from `taken`.
+pub(crate) fn free_port(taken: &[u16]) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free loopback port found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_lines_with_awkward_names() {
+        assert_eq!(
+            stat_fields("42 (postgres: a) b) S 7 42 42 0"),
+            Some(('S', 7))
+        );
+        assert_eq!(stat_fields("garbage"), None);
+    }
+}

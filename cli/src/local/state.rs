@@ -1,0 +1,188 @@
+//! Where a local cluster keeps its state, and what it records.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use postgres_ha_core::local::Ports;
+use serde::{Deserialize, Serialize};
+
+use super::process::is_root;
+
+/// Root's home is private (mode 700) and the cluster runs unprivileged, so root's
+/// defaults live under /var/lib unless XDG directories are set.
+const ROOT_BASE: &str = "/var/lib/cpln-postgres-ha";
+
+/// Directory holding one directory per local cluster (absolute: every process the
+/// cluster runs changes directory, so relative paths would break).
+pub(crate) fn state_base(explicit: Option<&Path>) -> PathBuf {
+    absolute(state_base_as_given(explicit))
+}
+
+/// Directory of the installed runtime (PostgreSQL, Patroni, etcd), absolute.
+pub(crate) fn runtime_dir(explicit: Option<&Path>) -> PathBuf {
+    absolute(runtime_dir_as_given(explicit))
+}
+
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+fn state_base_as_given(explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(xdg) => PathBuf::from(xdg).join("cpln-postgres-ha"),
+        None if is_root() => PathBuf::from(ROOT_BASE).join("state"),
+        None => home().join(".local/state/cpln-postgres-ha"),
+    }
+}
+
+fn runtime_dir_as_given(explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("CPLN_POSTGRES_HA_RUNTIME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(xdg) => PathBuf::from(xdg).join("cpln-postgres-ha/runtime"),
+        None if is_root() => PathBuf::from(ROOT_BASE).join("runtime"),
+        None => home().join(".local/share/cpln-postgres-ha/runtime"),
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Checks the runtime is complete, saying exactly what to run when it is not.
+pub(crate) fn check_runtime(runtime: &Path) -> anyhow::Result<()> {
+    let missing: Vec<&str> = [
+        "pg/bin/postgres",
+        "pg/bin/initdb",
+        "pg/bin/pg_rewind",
+        "venv/bin/patroni",
+        "etcd/etcd",
+    ]
+    .into_iter()
+    .filter(|tool| !runtime.join(tool).exists())
+    .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the local runtime is not installed in {} (missing {}); run `cpln-postgres-ha local install{}`",
+        runtime.display(),
+        missing.join(", "),
+        if runtime == runtime_dir(None) {
+            String::new()
+        } else {
+            format!(" --runtime {}", runtime.display())
+        }
+    );
+    Ok(())
+}
+
+/// What `up` records when it creates a cluster; later runs reuse it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ClusterFile {
+    pub(crate) name: String,
+    pub(crate) ports: Ports,
+    pub(crate) runtime: PathBuf,
+}
+
+/// Generated passwords of the internal roles (file mode 600, owned by the invoker).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Secrets {
+    pub(crate) superuser: String,
+    pub(crate) replication: String,
+    pub(crate) rewind: String,
+    pub(crate) restapi: String,
+}
+
+/// Process IDs the supervisor last started, for `status` and for cleaning up after
+/// a supervisor that died.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Pids {
+    pub(crate) supervisor: u32,
+    pub(crate) etcd: Vec<Option<u32>>,
+    pub(crate) patroni: Vec<Option<u32>>,
+}
+
+/// The files of one cluster.
+#[derive(Clone, Debug)]
+pub(crate) struct Cluster {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+}
+
+impl Cluster {
+    pub(crate) fn new(base: &Path, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            dir: base.join(name),
+        }
+    }
+
+    pub(crate) fn file(&self) -> PathBuf {
+        self.dir.join("cluster.json")
+    }
+    pub(crate) fn values(&self) -> PathBuf {
+        self.dir.join("values.yaml")
+    }
+    pub(crate) fn secrets(&self) -> PathBuf {
+        self.dir.join("secrets.json")
+    }
+    pub(crate) fn pids(&self) -> PathBuf {
+        self.dir.join("pids.json")
+    }
+    pub(crate) fn log(&self, process: &str) -> PathBuf {
+        self.dir.join(format!("{process}.log"))
+    }
+    pub(crate) fn postmaster_pid(&self, member: usize) -> PathBuf {
+        self.dir.join(format!("pg{member}/data/postmaster.pid"))
+    }
+
+    pub(crate) fn load(&self) -> anyhow::Result<ClusterFile> {
+        let text = std::fs::read_to_string(self.file()).with_context(|| {
+            format!(
+                "{} holds no usable cluster state; remove it with `cpln-postgres-ha local down {} --purge`",
+                self.dir.display(),
+                self.name
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is damaged; remove the cluster with `cpln-postgres-ha local down {} --purge`",
+                self.file().display(),
+                self.name
+            )
+        })
+    }
+
+    pub(crate) fn load_secrets(&self) -> anyhow::Result<Secrets> {
+        let text = std::fs::read_to_string(self.secrets())
+            .with_context(|| format!("cannot read {}", self.secrets().display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is damaged", self.secrets().display()))
+    }
+
+    pub(crate) fn load_pids(&self) -> Pids {
+        std::fs::read_to_string(self.pids())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes a file only its owner can read.
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,390 @@
+//! The supervisor (`local supervise`, started in the background by `local up`) owns
+//! every process of one local cluster and plays the platform's part:
+//!
+//! - it restarts an etcd member or a Patroni that exited, with back-off;
+//! - it **fences**: the moment a member's Patroni exits, that member's postmaster and
+//!   backends are killed, so no primary keeps running without Patroni (split brain);
+//! - if that member held the leader key, it deletes the key with a compare-and-delete
+//!   on the member's name, so a replica takes over in about a second instead of
+//!   waiting out the ttl.
+//!
+//! Deleting the key is safe because of the fence: by the time the key goes, the old
+//! leader's PostgreSQL is dead and cannot accept writes, and the compare makes sure a
+//! key that a new leader already took is never touched. It would not be safe without
+//! the fence (the old primary could still write), or if the supervisor could see a
+//! Patroni exit while its PostgreSQL survives on another machine — which cannot happen
+//! here, where both are local processes this supervisor owns.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use postgres_ha_core::local::{etcd_args, leader_key, member_name, member_topology};
+use postgres_ha_core::render::patroni::patroni_config;
+use postgres_ha_core::render::scripts::post_bootstrap;
+use postgres_ha_core::values::Values;
+
+use super::api;
+use super::process::{alive, fence, hand_over, signal, spawn};
+use super::state::{Cluster, ClusterFile, Pids, Secrets, write_private};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Etcd,
+    Patroni,
+}
+
+struct Slot {
+    pid: Option<u32>,
+    started: Instant,
+    failures: u32,
+    next_start: Instant,
+}
+
+struct Supervisor {
+    cluster: Cluster,
+    file: ClusterFile,
+    values: Values,
+    secrets: Secrets,
+    slots: BTreeMap<(Kind, usize), Slot>,
+    log: std::fs::File,
+    client: reqwest::blocking::Client,
+}
+
+/// Runs until SIGTERM, SIGINT or SIGHUP; then stops everything and returns.
+pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
+    let file = cluster.load()?;
+    let secrets = cluster.load_secrets()?;
+    let values = postgres_ha_core::check(&std::fs::read(cluster.values())?)
+        .values
+        .context("the cluster's recorded values no longer validate")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    // Orphaned postmasters (Patroni starts them detached) become our children, so we
+    // can reap them and they never linger as zombies.
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cluster.log("supervisor"))?;
+    let now = Instant::now();
+    let mut slots = BTreeMap::new();
+    for i in 0..file.ports.etcd.len() {
+        slots.insert(
+            (Kind::Etcd, i),
+            Slot {
+                pid: None,
+                started: now,
+                failures: 0,
+                next_start: now,
+            },
+        );
+    }
+    let mut supervisor = Supervisor {
+        cluster: cluster.clone(),
+        file,
+        values,
+        secrets,
+        slots,
+        log,
+        client: api::client(),
+    };
+    supervisor.prepare()?;
+    supervisor.say("starting");
+    supervisor.start_due();
+    supervisor.wait_for_etcd(&stop);
+    for i in 0..supervisor.file.ports.members.len() {
+        supervisor.slots.insert(
+            (Kind::Patroni, i),
+            Slot {
+                pid: None,
+                started: now,
+                failures: 0,
+                next_start: Instant::now(),
+            },
+        );
+    }
+    while !stop.load(Ordering::Relaxed) {
+        supervisor.reap();
+        supervisor.start_due();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    supervisor.shutdown();
+    Ok(())
+}
+
+impl Supervisor {
+    fn say(&mut self, message: &str) {
+        let _ = writeln!(self.log, "supervisor: {message}");
+    }
+
+    /// Writes each member's configuration and the bootstrap script (again on every
+    /// start, so an upgraded CLI applies its own generator).
+    fn prepare(&mut self) -> anyhow::Result<()> {
+        let dir = self.cluster.dir.display().to_string();
+        let pg_bin = self.file.runtime.join("pg/bin").display().to_string();
+        let script = self.cluster.dir.join("post-bootstrap.sh");
+        std::fs::write(&script, post_bootstrap())?;
+        for i in 0..self.file.ports.etcd.len() {
+            let path = self.cluster.dir.join(format!("etcd{i}"));
+            std::fs::create_dir_all(&path)?;
+            hand_over(&path)?;
+        }
+        for i in 0..self.file.ports.members.len() {
+            let home = self.cluster.dir.join(format!("pg{i}"));
+            std::fs::create_dir_all(&home)?;
+            hand_over(&home)?;
+            let topology = member_topology(&self.cluster.name, &dir, &pg_bin, i, &self.file.ports);
+            let config = home.join("patroni.yml");
+            // JSON is YAML to Patroni and keeps `on`/`off` strings; it holds no password.
+            write_private(
+                &config,
+                &serde_json::to_string_pretty(&patroni_config(&self.values, &topology))?,
+            )?;
+            hand_over(&config)?;
+        }
+        Ok(())
+    }
+
+    fn wait_for_etcd(&mut self, stop: &AtomicBool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ports: Vec<u16> = self
+            .file
+            .ports
+            .etcd
+            .iter()
+            .map(|(client, _)| *client)
+            .collect();
+        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            self.reap();
+            self.start_due();
+            if ports
+                .iter()
+                .all(|port| api::etcd_healthy(&self.client, *port))
+            {
+                self.say("etcd healthy");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn environment(&self, home: &Path) -> Vec<(String, String)> {
+        let runtime = &self.file.runtime;
+        let mut env = vec![
+            (
+                "PATH".to_owned(),
+                format!("{}:/usr/bin:/bin", runtime.join("pg/bin").display()),
+            ),
+            ("HOME".to_owned(), home.display().to_string()),
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            ("TZ".to_owned(), "UTC".to_owned()),
+        ];
+        if home
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("pg"))
+        {
+            // The server modules need the bundled libpq, not the system's.
+            env.push((
+                "LD_LIBRARY_PATH".into(),
+                runtime.join("pg/lib").display().to_string(),
+            ));
+            for (key, value) in [
+                ("PATRONI_SUPERUSER_PASSWORD", &self.secrets.superuser),
+                ("PATRONI_REPLICATION_PASSWORD", &self.secrets.replication),
+                ("PATRONI_REWIND_PASSWORD", &self.secrets.rewind),
+                ("PATRONI_RESTAPI_PASSWORD", &self.secrets.restapi),
+                ("APP_PASSWORD", &self.values.postgres.password),
+                ("APP_USERNAME", &self.values.postgres.username),
+                ("APP_DATABASE", &self.values.postgres.database),
+            ] {
+                env.push((key.to_owned(), value.clone()));
+            }
+        }
+        env
+    }
+
+    fn start_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(Kind, usize)> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.pid.is_none() && slot.next_start <= now)
+            .map(|(key, _)| *key)
+            .collect();
+        for (kind, i) in due {
+            let (program, args, home, log) = match kind {
+                Kind::Etcd => (
+                    self.file.runtime.join("etcd/etcd"),
+                    etcd_args(
+                        &self.cluster.name,
+                        &self.cluster.dir.display().to_string(),
+                        i,
+                        &self.file.ports,
+                        &self.values,
+                    ),
+                    self.cluster.dir.join(format!("etcd{i}")),
+                    self.cluster.log(&format!("etcd{i}")),
+                ),
+                Kind::Patroni => (
+                    self.file.runtime.join("venv/bin/patroni"),
+                    vec![
+                        self.cluster
+                            .dir
+                            .join(format!("pg{i}/patroni.yml"))
+                            .display()
+                            .to_string(),
+                    ],
+                    self.cluster.dir.join(format!("pg{i}")),
+                    self.cluster.log(&format!("pg{i}")),
+                ),
+            };
+            let env = self.environment(&home);
+            match spawn(&program, &args, &env, &log, true) {
+                Ok(pid) => {
+                    self.say(&format!("started {kind:?} {i} as pid {pid}"));
+                    if let Some(slot) = self.slots.get_mut(&(kind, i)) {
+                        slot.pid = Some(pid);
+                        slot.started = now;
+                    }
+                }
+                Err(error) => {
+                    self.say(&format!("cannot start {kind:?} {i}: {error:#}"));
+                    self.backoff(kind, i);
+                }
+            }
+        }
+        self.record_pids();
+    }
+
+    fn backoff(&mut self, kind: Kind, i: usize) {
+        if let Some(slot) = self.slots.get_mut(&(kind, i)) {
+            // A process that ran a minute is healthy again: start its count afresh.
+            if slot.started.elapsed() > Duration::from_secs(60) {
+                slot.failures = 0;
+            }
+            slot.failures += 1;
+            let delay = Duration::from_millis(250 * 2u64.pow(slot.failures.min(6)))
+                .min(Duration::from_secs(10));
+            slot.pid = None;
+            slot.next_start = Instant::now() + delay;
+        }
+    }
+
+    /// Reaps every exited child: ours (etcd, Patroni) and orphaned PostgreSQL ones.
+    fn reap(&mut self) {
+        loop {
+            let (pid, how) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exit status {code}")),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, format!("signal {signal}")),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            let pid = pid.as_raw().unsigned_abs();
+            let owner = self
+                .slots
+                .iter()
+                .find(|(_, slot)| slot.pid == Some(pid))
+                .map(|(key, _)| *key);
+            let Some((kind, i)) = owner else { continue };
+            self.say(&format!("{kind:?} {i} (pid {pid}) ended: {how}"));
+            if kind == Kind::Patroni {
+                self.fence_member(i);
+            }
+            self.backoff(kind, i);
+            self.record_pids();
+        }
+    }
+
+    /// Patroni of member `i` is gone: kill its PostgreSQL, then release its leader key.
+    fn fence_member(&mut self, i: usize) {
+        if let Some(postmaster) = fence(&self.cluster.postmaster_pid(i)) {
+            self.say(&format!(
+                "fenced member {i}: killed postmaster {postmaster} and its backends"
+            ));
+        }
+        let etcd: Vec<u16> = self
+            .file
+            .ports
+            .etcd
+            .iter()
+            .map(|(client, _)| *client)
+            .collect();
+        let member = member_name(&self.cluster.name, i);
+        if api::release_leader(
+            &self.client,
+            &etcd,
+            &leader_key(&self.cluster.name),
+            &member,
+        ) {
+            self.say(&format!("released the leader key held by {member}"));
+        }
+    }
+
+    fn record_pids(&mut self) {
+        let pick = |kind: Kind, count: usize| -> Vec<Option<u32>> {
+            (0..count)
+                .map(|i| self.slots.get(&(kind, i)).and_then(|s| s.pid))
+                .collect()
+        };
+        let pids = Pids {
+            supervisor: std::process::id(),
+            etcd: pick(Kind::Etcd, self.file.ports.etcd.len()),
+            patroni: pick(Kind::Patroni, self.file.ports.members.len()),
+        };
+        if let Ok(text) = serde_json::to_string(&pids) {
+            let _ = std::fs::write(self.cluster.pids(), text);
+        }
+    }
+
+    /// Stops Patroni first (it shuts PostgreSQL down cleanly), then etcd.
+    fn shutdown(&mut self) {
+        self.say("stopping");
+        for kind in [Kind::Patroni, Kind::Etcd] {
+            let pids: Vec<u32> = self
+                .slots
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .filter_map(|(_, slot)| slot.pid)
+                .collect();
+            for pid in &pids {
+                signal(*pid, Signal::SIGTERM);
+            }
+            let deadline =
+                Instant::now() + Duration::from_secs(if kind == Kind::Patroni { 60 } else { 15 });
+            while Instant::now() < deadline && pids.iter().any(|pid| alive(*pid)) {
+                let _ = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            for pid in pids {
+                signal(pid, Signal::SIGKILL);
+            }
+            if kind == Kind::Patroni {
+                for i in 0..self.file.ports.members.len() {
+                    let _ = fence(&self.cluster.postmaster_pid(i));
+                }
+            }
+        }
+        while waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s != WaitStatus::StillAlive)
+        {}
+        for slot in self.slots.values_mut() {
+            slot.pid = None;
+        }
+        let _ = std::fs::remove_file(self.cluster.pids());
+        self.say("stopped");
+    }
+}

@@ -1,0 +1,171 @@
+//! Planning of the local cluster: where each member listens and keeps its files, as
+//! data. The CLI's supervisor starts the processes; the Patroni configuration comes
+//! from the same generator as on Control Plane, with only the [`Topology`] differing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::patroni::Topology;
+use crate::values::Values;
+
+/// Ports of one local cluster, chosen free at first start and kept afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    /// `(client, peer)` per etcd member.
+    pub etcd: Vec<(u16, u16)>,
+    /// `(postgres, rest_api)` per PostgreSQL member.
+    pub members: Vec<(u16, u16)>,
+}
+
+/// Name of PostgreSQL member `index`.
+#[must_use]
+pub fn member_name(cluster: &str, index: usize) -> String {
+    format!("{cluster}-pg{index}")
+}
+
+/// Name of etcd member `index`.
+#[must_use]
+pub fn etcd_name(cluster: &str, index: usize) -> String {
+    format!("{cluster}-etcd{index}")
+}
+
+/// The etcd key holding the Patroni leader's member name.
+#[must_use]
+pub fn leader_key(cluster: &str) -> String {
+    format!("/postgres-ha/{cluster}/leader")
+}
+
+/// The Patroni topology of local member `index`: loopback addresses, files under
+/// `dir/pgN`, binaries from `pg_bin`.
+#[must_use]
+pub fn member_topology(
+    cluster: &str,
+    dir: &str,
+    pg_bin: &str,
+    index: usize,
+    ports: &Ports,
+) -> Topology {
+    let (postgres, api) = ports.members[index];
+    let home = format!("{dir}/pg{index}");
+    Topology {
+        scope: cluster.to_owned(),
+        name: member_name(cluster, index),
+        restapi_listen: format!("127.0.0.1:{api}"),
+        restapi_connect: format!("127.0.0.1:{api}"),
+        postgres_listen: format!("127.0.0.1:{postgres}"),
+        postgres_connect: format!("127.0.0.1:{postgres}"),
+        etcd_hosts: ports
+            .etcd
+            .iter()
+            .map(|(client, _)| format!("127.0.0.1:{client}"))
+            .collect(),
+        data_dir: format!("{home}/data"),
+        bin_dir: Some(pg_bin.to_owned()),
+        pgpass: format!("{home}/pgpass"),
+        socket_dir: Some(home.clone()),
+        client_networks: vec!["127.0.0.1/32".into()],
+        post_bootstrap: format!("/bin/bash {dir}/post-bootstrap.sh"),
+    }
+}
+
+/// Command-line arguments of local etcd member `index`, data under `dir/etcdN`.
+#[must_use]
+pub fn etcd_args(
+    cluster: &str,
+    dir: &str,
+    index: usize,
+    ports: &Ports,
+    values: &Values,
+) -> Vec<String> {
+    let (client, peer) = ports.etcd[index];
+    let initial = ports
+        .etcd
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("{}=http://127.0.0.1:{peer}", etcd_name(cluster, i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mode = match values.etcd.compaction.mode {
+        crate::values::CompactionMode::Periodic => "periodic",
+        crate::values::CompactionMode::Revision => "revision",
+    };
+    vec![
+        format!("--name={}", etcd_name(cluster, index)),
+        format!("--data-dir={dir}/etcd{index}"),
+        format!("--listen-client-urls=http://127.0.0.1:{client}"),
+        format!("--advertise-client-urls=http://127.0.0.1:{client}"),
+        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-cluster={initial}"),
+        format!("--initial-cluster-token={cluster}"),
+        "--initial-cluster-state=new".into(),
+        // Loopback round trips are microseconds: short timers keep elections fast.
+        "--heartbeat-interval=100".into(),
+        "--election-timeout=1000".into(),
+        format!("--auto-compaction-mode={mode}"),
+        format!(
+            "--auto-compaction-retention={}",
+            values.etcd.compaction.retention
+        ),
+    ]
+}
+
+/// A libpq multi-host connection string that always reaches the leader.
+#[must_use]
+pub fn dsn(values: &Values, ports: &Ports) -> String {
+    let hosts = vec!["127.0.0.1"; ports.members.len()].join(",");
+    let port_list = ports
+        .members
+        .iter()
+        .map(|(postgres, _)| postgres.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "host={hosts} port={port_list} dbname={} user={} target_session_attrs=read-write connect_timeout=2",
+        values.postgres.database, values.postgres.username
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Ports {
+        Ports {
+            etcd: vec![(2379, 2380), (2479, 2480), (2579, 2580)],
+            members: vec![(5432, 8008), (5433, 8009), (5434, 8010)],
+        }
+    }
+
+    #[test]
+    fn members_differ_only_in_addresses_and_paths() {
+        let a = member_topology("c", "/s/c", "/r/pg/bin", 0, &ports());
+        let b = member_topology("c", "/s/c", "/r/pg/bin", 1, &ports());
+        assert_eq!(
+            a.etcd_hosts,
+            ["127.0.0.1:2379", "127.0.0.1:2479", "127.0.0.1:2579"]
+        );
+        assert_eq!(a.etcd_hosts, b.etcd_hosts);
+        assert_eq!(
+            (a.postgres_listen.as_str(), b.postgres_listen.as_str()),
+            ("127.0.0.1:5432", "127.0.0.1:5433")
+        );
+        assert_eq!(b.data_dir, "/s/c/pg1/data");
+        assert_eq!(a.name, "c-pg0");
+    }
+
+    #[test]
+    fn etcd_members_share_the_initial_cluster() {
+        let args = etcd_args("c", "/s/c", 2, &ports(), &Values::default());
+        assert!(args.contains(&"--initial-cluster=c-etcd0=http://127.0.0.1:2380,c-etcd1=http://127.0.0.1:2480,c-etcd2=http://127.0.0.1:2580".to_owned()));
+        assert!(args.contains(&"--listen-client-urls=http://127.0.0.1:2579".to_owned()));
+        assert!(args.contains(&"--auto-compaction-retention=1h".to_owned()));
+    }
+
+    #[test]
+    fn dsn_targets_the_writable_member() {
+        assert_eq!(
+            dsn(&Values::default(), &ports()),
+            "host=127.0.0.1,127.0.0.1,127.0.0.1 port=5432,5433,5434 dbname=test user=username target_session_attrs=read-write connect_timeout=2"
+        );
+    }
+}
