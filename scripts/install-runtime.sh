@@ -8,12 +8,24 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
 
+# System packages: the venv module, and the libraries the PostgreSQL binaries link.
+DEBS="python3-venv libxml2 libssl3 libgssapi-krb5-2 liblz4-1 libzstd1 libicu72 libreadline8 tzdata"
+# shellcheck disable=SC2086
+if ! dpkg -s $DEBS >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages; run: sudo apt-get install $DEBS" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $DEBS >/dev/null
+fi
+
 # Patroni: a venv from Debian's python, which an unprivileged user can execute (a venv
 # from a python under root's home would fail when Patroni re-executes itself).
 if ! "$PREFIX/venv/bin/patroni" --version 2>/dev/null | grep -q "4.1.5"; then
   rm -rf "$PREFIX/venv"
   /usr/bin/python3 -m venv "$PREFIX/venv"
-  "$PREFIX/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+  "$PREFIX/venv/bin/pip" install --quiet --disable-pip-version-check --use-pep517 --require-hashes \
     -r "$HERE/runtime-requirements.txt"
 fi
 
@@ -23,7 +35,9 @@ ETCD_DEB=etcd-server_3.4.23-4+b4_amd64.deb
 ETCD_DEB_SHA256=3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d
 if ! "$PREFIX/etcd/etcd" --version 2>/dev/null | grep -q "3.4.23"; then
   work=$(mktemp -d)
-  (cd "$work" && apt-get download -q=2 "etcd-server=3.4.23-4+b4" 2>/dev/null)
+  # apt-get download needs package lists; fetch them once if a fresh machine has none.
+  (cd "$work" && { apt-get download -q=2 "etcd-server=3.4.23-4+b4" 2>/dev/null ||
+    { apt-get update -qq && apt-get download -q=2 "etcd-server=3.4.23-4+b4" 2>/dev/null; }; })
   echo "$ETCD_DEB_SHA256  $work/$ETCD_DEB" | sha256sum --check --status || {
     echo "checksum mismatch for $ETCD_DEB" >&2
     exit 1

@@ -1,0 +1,580 @@
+//! The local cluster, end to end, on real etcd 3.4.23, Patroni 4.1.5 and PostgreSQL
+//! 17.11: bootstrap and replication, a SIGKILL of the leader under a writer (no
+//! acknowledged write lost, the old leader rejoins with `pg_rewind`), down/up keeping
+//! data, and the failure cases (missing runtime, port in use, stale state, Ctrl-C).
+//! Everything listens on 127.0.0.1, is bounded in time, and is stopped by PID.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use postgres_ha_tests::{Output, bin, root, run};
+use serde_json::Value;
+
+/// One cluster at a time: each runs nine server processes on two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const PASSWORD: &str = "local-test-password-1";
+
+fn runtime() -> PathBuf {
+    root().join(".tools/runtime")
+}
+
+/// A local cluster in its own state directory, purged when dropped.
+struct Local {
+    state: tempfile::TempDir,
+    name: String,
+    values: PathBuf,
+}
+
+impl Local {
+    fn new(name: &str) -> Self {
+        let state = tempfile::tempdir().unwrap();
+        let values = state.path().join("values.yaml");
+        std::fs::write(
+            &values,
+            format!("postgres:\n  username: app\n  database: app\n  password: {PASSWORD}\npatroni:\n  timing:\n    preset: fast\n"),
+        )
+        .unwrap();
+        Self {
+            state,
+            name: name.to_owned(),
+            values,
+        }
+    }
+
+    fn cli(&self, args: &[&str], limit: u64) -> Output {
+        let mut command = Command::new(bin());
+        command
+            .args(args)
+            .env("CPLN_POSTGRES_HA_STATE", self.state.path())
+            .env("CPLN_POSTGRES_HA_RUNTIME", runtime())
+            .env_remove("NO_COLOR");
+        run(&mut command, None, Duration::from_secs(limit))
+    }
+
+    fn up(&self) -> Output {
+        self.cli(
+            &[
+                "local",
+                "up",
+                &self.name,
+                "-f",
+                self.values.to_str().unwrap(),
+            ],
+            180,
+        )
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.state.path().join(&self.name)
+    }
+
+    fn status(&self) -> Value {
+        let out = self.cli(&["local", "status", &self.name, "-o", "json"], 30);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))
+    }
+
+    fn member<'a>(status: &'a Value, role: &str) -> Option<&'a Value> {
+        status["members"]
+            .as_array()?
+            .iter()
+            .find(|m| m["role"] == role)
+    }
+
+    /// Waits until `check` holds for the cluster status.
+    fn wait_for(&self, what: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status();
+            if check(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn psql(port: u64, sql: &str) -> Output {
+        let pg = runtime().join("pg");
+        run(
+            Command::new(pg.join("bin/psql"))
+                .arg(format!(
+                    "host=127.0.0.1 port={port} user=app dbname=app connect_timeout=3"
+                ))
+                .args(["-XtAc", sql])
+                .env_clear()
+                .env("LD_LIBRARY_PATH", pg.join("lib"))
+                .env("PGPASSWORD", PASSWORD),
+            None,
+            Duration::from_secs(30),
+        )
+    }
+
+    fn recorded_pids(&self) -> Vec<u32> {
+        let text = std::fs::read_to_string(self.dir().join("pids.json")).unwrap_or_default();
+        let pids: Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut all = vec![pids["supervisor"].as_u64()];
+        for kind in ["etcd", "patroni"] {
+            all.extend(
+                pids[kind]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(Value::as_u64),
+            );
+        }
+        all.into_iter()
+            .flatten()
+            .filter(|p| *p > 0)
+            .map(|p| p as u32)
+            .collect()
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let pids = self.recorded_pids();
+        let _ = self.cli(&["local", "down", &self.name, "--purge"], 120);
+        for pid in pids.into_iter().filter(|p| alive(u64::from(*p))) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            != Some("Z")
+    })
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn bootstrap_replication_and_down_up_keep_data() {
+    let _serial = lock();
+    let cluster = Local::new("life");
+    let up = cluster.up();
+    assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
+    assert!(
+        up.stdout.contains("target_session_attrs=read-write"),
+        "{}",
+        up.stdout
+    );
+
+    let status = cluster.status();
+    let members = status["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1);
+    for m in members {
+        for key in [
+            "name",
+            "role",
+            "state",
+            "host",
+            "port",
+            "api_port",
+            "lag_bytes",
+            "timeline",
+            "patroni_pid",
+            "postmaster_pid",
+        ] {
+            assert!(!m[key].is_null(), "{key} missing in {m}");
+        }
+        assert_eq!(m["host"], "127.0.0.1");
+        assert!(
+            alive(m["patroni_pid"].as_u64().unwrap())
+                && alive(m["postmaster_pid"].as_u64().unwrap())
+        );
+    }
+    // `status --local` is the same report.
+    let same = cluster.cli(&["status", "life", "--local", "-o", "json"], 30);
+    let same: Value = serde_json::from_str(&same.stdout).unwrap();
+    assert_eq!(same["members"].as_array().unwrap().len(), 3);
+
+    // A write on the leader reaches every replica.
+    let leader = Local::member(&status, "leader").unwrap()["port"]
+        .as_u64()
+        .unwrap();
+    let write = Local::psql(
+        leader,
+        "create table t (v text); insert into t values ('kept')",
+    );
+    assert_eq!(write.code, Some(0), "{}", write.stderr);
+    for m in members.iter().filter(|m| m["role"] != "leader") {
+        let port = m["port"].as_u64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Local::psql(port, "select v from t").stdout.trim() != "kept" {
+            assert!(
+                Instant::now() < deadline,
+                "replica {port} never saw the write"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let refused = Local::psql(port, "insert into t values ('no')");
+        assert!(refused.stderr.contains("read-only"), "{}", refused.stderr);
+    }
+    // The DSN reaches the leader, whichever member is first.
+    let dsn = cluster.cli(&["local", "dsn", "life"], 30).stdout;
+    assert!(
+        dsn.starts_with("host=127.0.0.1,127.0.0.1,127.0.0.1 port="),
+        "{dsn}"
+    );
+
+    // `up` again is a no-op; `list` shows it running.
+    let again = cluster.up();
+    assert_eq!(again.code, Some(0));
+    assert!(again.stderr.contains("already running"), "{}", again.stderr);
+    assert!(
+        cluster
+            .cli(&["local", "list"], 30)
+            .stdout
+            .contains("life\trunning\t3 members")
+    );
+
+    // Down stops every process; up restarts with the data.
+    let pids = cluster.recorded_pids();
+    let down = cluster.cli(&["local", "down", "life"], 120);
+    assert_eq!(down.code, Some(0), "{}", down.stderr);
+    assert!(
+        pids.iter().all(|p| !alive(u64::from(*p))),
+        "a process survived down"
+    );
+    let stopped = cluster.cli(&["local", "status", "life"], 30);
+    assert_eq!(stopped.code, Some(1));
+    assert!(stopped.stdout.contains("stopped"));
+    let up = cluster.up();
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    let status = cluster.status();
+    let leader = Local::member(&status, "leader").unwrap()["port"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(Local::psql(leader, "select v from t").stdout.trim(), "kept");
+    let logs = cluster.cli(&["local", "logs", "life", "supervisor"], 30);
+    assert!(logs.stdout.contains("started Patroni 0"), "{}", logs.stdout);
+
+    // Purge removes everything.
+    let pids = cluster.recorded_pids();
+    let purge = cluster.cli(&["local", "down", "life", "--purge"], 120);
+    assert_eq!(purge.code, Some(0));
+    assert!(!cluster.dir().exists());
+    assert!(pids.iter().all(|p| !alive(u64::from(*p))));
+}
+
+/// Inserts ids 1, 2, … through the read-write DSN, recording each id only once its
+/// commit is acknowledged; reconnects on any error.
+const WRITER: &str = r#"
+import sys, time, psycopg
+dsn, password, seconds, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+end = time.time() + seconds
+conn, i = None, 0
+with open(out, "w") as acked:
+    while time.time() < end:
+        i += 1
+        try:
+            if conn is None:
+                conn = psycopg.connect(dsn, password=password, autocommit=True)
+            conn.execute("insert into acked (id) values (%s)", (i,))
+            acked.write(f"{i}\n")
+            acked.flush()
+        except Exception:
+            conn = None
+            time.sleep(0.02)
+"#;
+
+#[test]
+fn leader_crash_loses_no_acknowledged_write() {
+    let _serial = lock();
+    let cluster = Local::new("crash");
+    let up = cluster.up();
+    assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
+    // Synchronous mode promotes only the synchronous standby: wait until there is one.
+    let status = cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+    });
+    let old = Local::member(&status, "leader").unwrap().clone();
+    let old_timeline = old["timeline"].as_u64().unwrap();
+    let create = Local::psql(
+        old["port"].as_u64().unwrap(),
+        "create table acked (id int primary key)",
+    );
+    assert_eq!(create.code, Some(0), "{}", create.stderr);
+
+    let dsn = cluster
+        .cli(&["local", "dsn", "crash"], 30)
+        .stdout
+        .trim()
+        .to_owned();
+    let acked_file = cluster.state.path().join("acked.txt");
+    let mut writer = Command::new(runtime().join("venv/bin/python"))
+        .args(["-c", WRITER, &dsn, PASSWORD, "12"])
+        .arg(&acked_file)
+        .env("LD_LIBRARY_PATH", runtime().join("pg/lib"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let acked_before_kill = std::fs::read_to_string(&acked_file)
+        .unwrap()
+        .lines()
+        .count();
+    // The crash: Patroni and PostgreSQL of the leader, all at once.
+    for pid in [&old["patroni_pid"], &old["postmaster_pid"]] {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let status = cluster.wait_for(
+        "a new leader on a new timeline",
+        Duration::from_secs(30),
+        |s| {
+            Local::member(s, "leader").is_some_and(|m| {
+                m["name"] != old["name"]
+                    && m["state"] == "running"
+                    && m["timeline"].as_u64() > Some(old_timeline)
+            })
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while matches!(writer.try_wait(), Ok(None)) {
+        assert!(Instant::now() < deadline, "writer did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let new = Local::member(&status, "leader").unwrap();
+    let acked: Vec<u64> = std::fs::read_to_string(&acked_file)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        acked_before_kill > 10,
+        "the writer barely wrote: {acked_before_kill}"
+    );
+    let stored = Local::psql(
+        new["port"].as_u64().unwrap(),
+        "select id from acked order by id",
+    );
+    let stored: std::collections::BTreeSet<u64> =
+        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    // Writes were acknowledged after the crash, so by the new leader.
+    assert!(
+        acked.len() > acked_before_kill + 10,
+        "writes did not resume: {} then {}",
+        acked_before_kill,
+        acked.len()
+    );
+
+    // The old leader comes back as a replica (through pg_rewind when it diverged).
+    cluster.wait_for("the old leader to rejoin", Duration::from_secs(60), |s| {
+        s["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == old["name"] && m["role"] != "leader" && m["state"] == "streaming")
+    });
+    let supervisor_log = std::fs::read_to_string(cluster.dir().join("supervisor.log")).unwrap();
+    let released = format!(
+        "released the leader key held by {}",
+        old["name"].as_str().unwrap()
+    );
+    assert!(supervisor_log.contains(&released), "{supervisor_log}");
+}
+
+/// Patroni dies but its PostgreSQL would live on: without the fence that orphan would
+/// still be a primary accepting writes while a replica is promoted (split brain).
+#[test]
+fn patroni_death_fences_its_postgres() {
+    let _serial = lock();
+    let cluster = Local::new("fence");
+    let up = cluster.up();
+    assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
+    let status = cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+    });
+    let old = Local::member(&status, "leader").unwrap().clone();
+    let postmaster = old["postmaster_pid"].as_u64().unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &old["patroni_pid"].to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(postmaster) {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned postmaster {postmaster} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing answers on the old primary's port any more.
+    let refused = Local::psql(old["port"].as_u64().unwrap(), "select 1");
+    assert_ne!(refused.code, Some(0));
+    cluster.wait_for("a new leader", Duration::from_secs(30), |s| {
+        Local::member(s, "leader")
+            .is_some_and(|m| m["name"] != old["name"] && m["state"] == "running")
+    });
+    let log = std::fs::read_to_string(cluster.dir().join("supervisor.log")).unwrap();
+    assert!(
+        log.contains(&format!("killed postmaster {postmaster}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn failures_are_clear_and_leave_nothing_behind() {
+    let _serial = lock();
+    // Missing runtime: the exact command to run, and no state created.
+    let cluster = Local::new("broken");
+    let mut command = Command::new(bin());
+    command
+        .args([
+            "local",
+            "up",
+            "broken",
+            "-f",
+            cluster.values.to_str().unwrap(),
+            "--runtime",
+            "/nonexistent/runtime",
+        ])
+        .env("CPLN_POSTGRES_HA_STATE", cluster.state.path());
+    let out = run(&mut command, None, Duration::from_secs(30));
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("cpln-postgres-ha local install --runtime /nonexistent/runtime"),
+        "{}",
+        out.stderr
+    );
+    assert!(!cluster.dir().exists());
+
+    // A stale directory without cluster state.
+    std::fs::create_dir_all(cluster.dir()).unwrap();
+    let out = cluster.up();
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.contains("holds no usable cluster state") && out.stderr.contains("--purge"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        cluster
+            .cli(&["local", "down", "broken", "--purge"], 30)
+            .code,
+        Some(0)
+    );
+    assert!(!cluster.dir().exists());
+
+    // A port taken while the cluster was down.
+    let up = cluster.up();
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.dir().join("cluster.json")).unwrap())
+            .unwrap();
+    assert_eq!(cluster.cli(&["local", "down", "broken"], 120).code, Some(0));
+    let port = file["ports"]["members"][1][0].as_u64().unwrap() as u16;
+    let squatter = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = cluster.up();
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} on 127.0.0.1 is in use")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        cluster
+            .recorded_pids()
+            .iter()
+            .all(|p| !alive(u64::from(*p)))
+    );
+    drop(squatter);
+
+    // Ctrl-C during a first `up`: stopped, removed, no process left.
+    assert_eq!(
+        cluster
+            .cli(&["local", "down", "broken", "--purge"], 120)
+            .code,
+        Some(0)
+    );
+    let mut up = Command::new(bin())
+        .args([
+            "local",
+            "up",
+            "broken",
+            "-f",
+            cluster.values.to_str().unwrap(),
+        ])
+        .env("CPLN_POSTGRES_HA_STATE", cluster.state.path())
+        .env("CPLN_POSTGRES_HA_RUNTIME", runtime())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = cluster.dir().join("supervisor.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started Etcd 2")) {
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never started etcd"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pids = cluster.recorded_pids();
+    let _ = Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status();
+    let output = wait_output(&mut up, Duration::from_secs(120));
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("interrupted: broken was stopped and removed"),
+        "{}",
+        output.stderr
+    );
+    assert!(!cluster.dir().exists());
+    assert!(
+        pids.iter().all(|p| !alive(u64::from(*p))),
+        "a process survived Ctrl-C"
+    );
+}
+
+fn wait_output(child: &mut std::process::Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let _ = child.stdout.take().unwrap().read_to_string(&mut stdout);
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    Output {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
