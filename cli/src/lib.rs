@@ -14,6 +14,7 @@ pub mod args;
 mod commands;
 mod local;
 mod report;
+mod secrets;
 
 pub use args::Args;
 

@@ -69,6 +69,16 @@ impl Local {
         )
     }
 
+    /// Brings the cluster up and waits for a synchronous standby: synchronous mode
+    /// promotes only that member, so a failover test needs one.
+    fn up_with_sync_standby(&self) -> Value {
+        let up = self.up();
+        assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
+        self.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+            Self::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+        })
+    }
+
     fn dir(&self) -> PathBuf {
         self.state.path().join(&self.name)
     }
@@ -302,12 +312,7 @@ with open(out, "w") as acked:
 fn leader_crash_loses_no_acknowledged_write() {
     let _serial = lock();
     let cluster = Local::new("crash");
-    let up = cluster.up();
-    assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
-    // Synchronous mode promotes only the synchronous standby: wait until there is one.
-    let status = cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
-        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
-    });
+    let status = cluster.up_with_sync_standby();
     let old = Local::member(&status, "leader").unwrap().clone();
     let old_timeline = old["timeline"].as_u64().unwrap();
     let create = Local::psql(
@@ -405,11 +410,7 @@ fn leader_crash_loses_no_acknowledged_write() {
 fn patroni_death_fences_its_postgres() {
     let _serial = lock();
     let cluster = Local::new("fence");
-    let up = cluster.up();
-    assert_eq!(up.code, Some(0), "{}{}", up.stdout, up.stderr);
-    let status = cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
-        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
-    });
+    let status = cluster.up_with_sync_standby();
     let old = Local::member(&status, "leader").unwrap().clone();
     let postmaster = old["postmaster_pid"].as_u64().unwrap();
     let _ = Command::new("kill")

@@ -61,6 +61,23 @@ fn find<'a>(resources: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} not rendered"))
 }
 
+/// `render db` of the seed example through the CLI, with a given credentials file.
+fn render_seed(credentials: &std::path::Path, extra: &[&str]) -> postgres_ha_tests::Output {
+    let seed = seed_values();
+    let mut args = vec![
+        "render",
+        "db",
+        "-f",
+        seed.to_str().unwrap(),
+        "--gvc",
+        "prod",
+        "--credentials",
+        credentials.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    cli(&args)
+}
+
 #[test]
 fn seed_example_snapshot() {
     let seed = check(&std::fs::read(seed_values()).unwrap())
@@ -96,21 +113,10 @@ fn rendering_is_deterministic() {
     assert_eq!(render_yaml(&seed), render_yaml(&seed));
     let dir = tempfile::tempdir().unwrap();
     let creds = dir.path().join("c.yaml");
-    let seed = seed_values();
-    let args = [
-        "render",
-        "db",
-        "-f",
-        seed.to_str().unwrap(),
-        "--gvc",
-        "prod",
-        "--credentials",
-        creds.to_str().unwrap(),
-    ];
-    let first = cli(&args);
+    let first = render_seed(&creds, &[]);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert!(first.stderr.contains("generated internal passwords"));
-    let second = cli(&args);
+    let second = render_seed(&creds, &[]);
     assert_eq!(first.stdout, second.stdout);
     assert!(!second.stderr.contains("generated"));
     #[cfg(unix)]
@@ -508,21 +514,8 @@ fn render_refuses_invalid_values_and_names() {
 fn json_output_is_the_same_resources() {
     let dir = tempfile::tempdir().unwrap();
     let creds = dir.path().join("c.yaml");
-    let seed = seed_values();
-    let base = [
-        "render",
-        "db",
-        "-f",
-        seed.to_str().unwrap(),
-        "--gvc",
-        "prod",
-        "--credentials",
-        creds.to_str().unwrap(),
-    ];
-    let yaml = cli(&base);
-    let mut json_args = base.to_vec();
-    json_args.extend(["-o", "json"]);
-    let json = cli(&json_args);
+    let yaml = render_seed(&creds, &[]);
+    let json = render_seed(&creds, &["-o", "json"]);
     let from_json: Vec<Value> = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(from_json, documents(&yaml.stdout));
 }

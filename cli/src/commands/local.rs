@@ -21,11 +21,10 @@ use crate::args::{LocalCommand, LocalDirs, StatusArgs, StatusFormat};
 use crate::commands::validate::read;
 use crate::local::api::{self, Member};
 use crate::local::process::{self, alive, fence, free_port, port_free, signal};
-use crate::local::state::{
-    Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base, write_private,
-};
+use crate::local::state::{Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base};
 use crate::local::supervisor;
 use crate::report::{FileReport, human, write_stdout};
+use crate::secrets::{random_password, write_private};
 
 const INSTALL_SCRIPT: &str = include_str!("../../../scripts/install-runtime.sh");
 const REQUIREMENTS: &str = include_str!("../../../scripts/runtime-requirements.txt");
@@ -39,8 +38,9 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
             name,
             values,
             timeout,
+            no_fast_failover,
             dirs,
-        } => up(&name, &values, timeout, &dirs),
+        } => up(&name, &values, timeout, !no_fast_failover, &dirs),
         LocalCommand::Down { name, purge, dirs } => down(&name, purge, &dirs),
         LocalCommand::Status { name, output, dirs } => status(&name, output, &dirs),
         LocalCommand::Dsn { name, dirs } => {
@@ -54,8 +54,15 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
         }
         LocalCommand::Logs { name, member, dirs } => logs(&name, member.as_deref(), &dirs),
         LocalCommand::List { dirs } => list(&dirs),
-        LocalCommand::Supervise { name, dirs } => {
-            supervisor::run(&Cluster::new(&state_base(dirs.state_dir.as_deref()), &name))?;
+        LocalCommand::Supervise {
+            name,
+            no_fast_failover,
+            dirs,
+        } => {
+            supervisor::run(
+                &Cluster::new(&state_base(dirs.state_dir.as_deref()), &name),
+                !no_fast_failover,
+            )?;
             Ok(ExitStatus::Success)
         }
     }
@@ -97,19 +104,6 @@ fn recorded_values(cluster: &Cluster) -> anyhow::Result<Values> {
         .context("the cluster's recorded values no longer validate")
 }
 
-fn random_password() -> anyhow::Result<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 128];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
-    // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
-    Ok(bytes
-        .iter()
-        .filter(|b| **b < 248)
-        .take(32)
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect())
-}
-
 /// Creates the state of a new cluster: ports, a copy of the values, generated secrets.
 fn create(
     cluster: &Cluster,
@@ -146,8 +140,12 @@ fn create(
         rewind: random_password()?,
         restapi: random_password()?,
     };
-    write_private(&cluster.secrets(), &serde_json::to_string(&secrets)?)?;
-    write_private(&cluster.values(), &String::from_utf8_lossy(values_text))?;
+    write_private(&cluster.secrets(), &serde_json::to_string(&secrets)?, true)?;
+    write_private(
+        &cluster.values(),
+        &String::from_utf8_lossy(values_text),
+        true,
+    )?;
     // Written last: its presence marks a complete cluster directory.
     std::fs::write(cluster.file(), serde_json::to_string_pretty(&file)?)?;
     Ok(file)
@@ -189,6 +187,7 @@ fn up(
     name: &str,
     values_path: &Path,
     timeout: u64,
+    fast_failover: bool,
     dirs: &LocalDirs,
 ) -> anyhow::Result<ExitStatus> {
     check_name("cluster", name, postgres_ha_core::render::MAX_RELEASE_NAME)?;
@@ -243,17 +242,40 @@ fn up(
             .with_context(|| format!("cannot create {}", base.display()))?;
         (create(&cluster, &bytes, &values, &runtime)?, true)
     };
-    start_and_wait(&cluster, &file, &base, &runtime, created, timeout)
+    start_and_wait(
+        &cluster,
+        &file,
+        &Start {
+            base: &base,
+            runtime: &runtime,
+            created,
+            timeout,
+            fast_failover,
+        },
+    )
+}
+
+/// How `up` starts the supervisor and waits.
+struct Start<'a> {
+    base: &'a Path,
+    runtime: &'a Path,
+    created: bool,
+    timeout: u64,
+    fast_failover: bool,
 }
 
 fn start_and_wait(
     cluster: &Cluster,
     file: &ClusterFile,
-    base: &Path,
-    runtime: &Path,
-    created: bool,
-    timeout: u64,
+    start: &Start<'_>,
 ) -> anyhow::Result<ExitStatus> {
+    let Start {
+        base,
+        runtime,
+        created,
+        timeout,
+        fast_failover,
+    } = *start;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
@@ -269,6 +291,11 @@ fn start_and_wait(
         .arg(base)
         .arg("--runtime")
         .arg(runtime)
+        .args(if fast_failover {
+            &[][..]
+        } else {
+            &["--no-fast-failover"][..]
+        })
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -289,7 +316,7 @@ fn start_and_wait(
     );
     progress.enable_steady_tick(Duration::from_millis(100));
     let members = file.ports.members.len();
-    let api_ports: Vec<u16> = file.ports.members.iter().map(|(_, api)| *api).collect();
+    let api_ports = file.api_ports();
     let client = api::client();
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let failure = loop {
@@ -444,7 +471,7 @@ fn print_status(
     file: &ClusterFile,
     output: StatusFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let api_ports: Vec<u16> = file.ports.members.iter().map(|(_, api)| *api).collect();
+    let api_ports = file.api_ports();
     let running = supervisor_running(cluster);
     let view = if running {
         api::cluster(&api::client(), &api_ports)

@@ -11,6 +11,7 @@ use crate::ExitStatus;
 use crate::args::{RenderArgs, RenderFormat};
 use crate::commands::validate::read;
 use crate::report::{FileReport, human, write_stdout};
+use crate::secrets::{random_password, write_private};
 
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     let bytes = read(&args.values)?;
@@ -102,7 +103,7 @@ fn load_or_create(path: &PathBuf) -> anyhow::Result<Credentials> {
                 credentials.rewind,
                 credentials.restapi
             );
-            write_private(path, &text)?;
+            write_private(path, &text, false)?;
             let _ = writeln!(
                 std::io::stderr(),
                 "note: generated internal passwords in {} (mode 600); keep it to re-render",
@@ -112,34 +113,4 @@ fn load_or_create(path: &PathBuf) -> anyhow::Result<Credentials> {
         }
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-/// 32 characters from [A-Za-z0-9]: about 190 bits, and safe in any config syntax.
-fn random_password() -> anyhow::Result<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut password = String::with_capacity(32);
-    while password.len() < 32 {
-        let mut bytes = [0u8; 64];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
-        // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
-        for b in bytes.iter().filter(|b| **b < 248) {
-            if password.len() == 32 {
-                break;
-            }
-            password.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
-        }
-    }
-    Ok(password)
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }

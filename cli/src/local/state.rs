@@ -90,6 +90,16 @@ pub(crate) struct ClusterFile {
     pub(crate) runtime: PathBuf,
 }
 
+impl ClusterFile {
+    pub(crate) fn etcd_client_ports(&self) -> Vec<u16> {
+        self.ports.etcd.iter().map(|(client, _)| *client).collect()
+    }
+
+    pub(crate) fn api_ports(&self) -> Vec<u16> {
+        self.ports.members.iter().map(|(_, api)| *api).collect()
+    }
+}
+
 /// Generated passwords of the internal roles (file mode 600, owned by the invoker).
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Secrets {
@@ -172,17 +182,4 @@ impl Cluster {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
-}
-
-/// Writes a file only its owner can read.
-pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -33,7 +33,8 @@ use postgres_ha_core::values::Values;
 
 use super::api;
 use super::process::{alive, fence, hand_over, signal, spawn};
-use super::state::{Cluster, ClusterFile, Pids, Secrets, write_private};
+use super::state::{Cluster, ClusterFile, Pids, Secrets};
+use crate::secrets::write_private;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -56,10 +57,12 @@ struct Supervisor {
     slots: BTreeMap<(Kind, usize), Slot>,
     log: std::fs::File,
     client: reqwest::blocking::Client,
+    /// Release a dead leader's key (the fast failover); off only for comparisons.
+    fast_failover: bool,
 }
 
 /// Runs until SIGTERM, SIGINT or SIGHUP; then stops everything and returns.
-pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
+pub(crate) fn run(cluster: &Cluster, fast_failover: bool) -> anyhow::Result<()> {
     let file = cluster.load()?;
     let secrets = cluster.load_secrets()?;
     let values = postgres_ha_core::check(&std::fs::read(cluster.values())?)
@@ -101,6 +104,7 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
         slots,
         log,
         client: api::client(),
+        fast_failover,
     };
     supervisor.prepare()?;
     supervisor.say("starting");
@@ -153,6 +157,7 @@ impl Supervisor {
             write_private(
                 &config,
                 &serde_json::to_string_pretty(&patroni_config(&self.values, &topology))?,
+                true,
             )?;
             hand_over(&config)?;
         }
@@ -161,13 +166,7 @@ impl Supervisor {
 
     fn wait_for_etcd(&mut self, stop: &AtomicBool) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let ports: Vec<u16> = self
-            .file
-            .ports
-            .etcd
-            .iter()
-            .map(|(client, _)| *client)
-            .collect();
+        let ports = self.file.etcd_client_ports();
         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
             self.reap();
             self.start_due();
@@ -316,13 +315,10 @@ impl Supervisor {
                 "fenced member {i}: killed postmaster {postmaster} and its backends"
             ));
         }
-        let etcd: Vec<u16> = self
-            .file
-            .ports
-            .etcd
-            .iter()
-            .map(|(client, _)| *client)
-            .collect();
+        if !self.fast_failover {
+            return;
+        }
+        let etcd = self.file.etcd_client_ports();
         let member = member_name(&self.cluster.name, i);
         if api::release_leader(
             &self.client,
