@@ -23,6 +23,7 @@ import psycopg
 
 BIN, RUNTIME, TRIALS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 STATE = tempfile.mkdtemp(prefix="bench-local-")
+os.chmod(STATE, 0o755)  # the cluster runs as `nobody`, which must reach its files
 ENV = dict(os.environ, CPLN_POSTGRES_HA_STATE=STATE, CPLN_POSTGRES_HA_RUNTIME=RUNTIME)
 PASSWORD = "bench-password-0123456"
 VALUES = os.path.join(STATE, "values.yaml")
@@ -31,7 +32,10 @@ with open(VALUES, "w") as f:
 
 
 def cli(*args, check=True):
-    return subprocess.run([BIN, *args], env=ENV, capture_output=True, text=True, check=check, timeout=300)
+    result = subprocess.run([BIN, *args], env=ENV, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr}")
+    return result
 
 
 def status(name):

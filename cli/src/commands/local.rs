@@ -148,6 +148,15 @@ fn create(
     )?;
     // Written last: its presence marks a complete cluster directory.
     std::fs::write(cluster.file(), serde_json::to_string_pretty(&file)?)?;
+    // The supervisor runs unprivileged too: it owns the directory and reads the rest.
+    for path in [
+        cluster.dir.clone(),
+        cluster.secrets(),
+        cluster.values(),
+        cluster.file(),
+    ] {
+        process::hand_over(&path)?;
+    }
     Ok(file)
 }
 
@@ -207,6 +216,10 @@ fn up(
     check_runtime(&runtime)?;
     let base = state_base(dirs.state_dir.as_deref());
     let cluster = Cluster::new(&base, name);
+    process::check_reachable(&runtime.join("venv/bin"))?;
+    if base.exists() {
+        process::check_reachable(&base)?;
+    }
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
         if supervisor_running(&cluster) {
@@ -284,8 +297,9 @@ fn start_and_wait(
         .create(true)
         .append(true)
         .open(cluster.log("supervisor"))?;
-    let exe = std::env::current_exe().context("cannot find this program")?;
-    let mut command = Command::new(exe);
+    process::hand_over(&cluster.log("supervisor"))?;
+    let exe_path = std::env::current_exe().context("cannot find this program")?;
+    let mut command = Command::new(&exe_path);
     command
         .args(["local", "supervise", &cluster.name, "--state-dir"])
         .arg(base)
@@ -302,12 +316,18 @@ fn start_and_wait(
     // Its own process group: Ctrl-C in this terminal must not reach the supervisor
     // once `up` has returned.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    // Unprivileged too when `nobody` can reach this binary (not so under root's home,
+    // where the supervisor stays root; the database processes never do).
+    if process::check_reachable(&exe_path).is_ok() {
+        process::run_unprivileged(&mut command);
+    }
     let supervisor = command.spawn().context("cannot start the supervisor")?.id();
     let pids = crate::local::state::Pids {
         supervisor,
         ..Default::default()
     };
     std::fs::write(cluster.pids(), serde_json::to_string(&pids)?)?;
+    process::hand_over(&cluster.pids())?;
 
     let progress = ProgressBar::new_spinner();
     progress.set_style(

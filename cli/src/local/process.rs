@@ -27,6 +27,38 @@ pub(crate) fn hand_over(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks the service account can reach `path` (every directory on the way must be
+/// searchable by others, unless the account owns it), so a private parent such as
+/// root's home is reported before anything starts instead of as a start-up timeout.
+pub(crate) fn check_reachable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        return Ok(());
+    }
+    for dir in path.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        if meta.is_dir() && meta.mode() & 0o001 == 0 && meta.uid() != SERVICE_UID {
+            anyhow::bail!(
+                "the cluster runs as the unprivileged user `nobody`, which cannot enter {} (mode {:o}); \
+                 choose another --state-dir/--runtime, or allow it with `chmod o+x {}`",
+                dir.display(),
+                meta.mode() & 0o777,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Drops to the service account when we are root (std also drops supplementary groups).
+pub(crate) fn run_unprivileged(command: &mut Command) {
+    if is_root() {
+        command.uid(SERVICE_UID).gid(SERVICE_GID);
+    }
+}
+
 /// Starts `program` detached from the terminal (its own process group, so Ctrl-C on
 /// the terminal does not reach it), with only `env`, logging to `log`.
 pub(crate) fn spawn(
@@ -50,9 +82,8 @@ pub(crate) fn spawn(
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
         .process_group(0);
-    if drop_privileges && is_root() {
-        // std drops supplementary groups too when it changes the user.
-        command.uid(SERVICE_UID).gid(SERVICE_GID);
+    if drop_privileges {
+        run_unprivileged(&mut command);
     }
     let child = command
         .spawn()
