@@ -124,10 +124,6 @@ pub enum LocalCommand {
         /// Give up waiting for the members after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
-        /// Never release a dead leader's key: failover waits out the ttl, as with
-        /// Patroni alone (for the failover benchmark's comparison).
-        #[arg(long, hide = true)]
-        no_fast_failover: bool,
         #[command(flatten)]
         dirs: LocalDirs,
     },
@@ -170,8 +166,6 @@ pub enum LocalCommand {
     #[command(hide = true)]
     Supervise {
         name: String,
-        #[arg(long)]
-        no_fast_failover: bool,
         #[command(flatten)]
         dirs: LocalDirs,
     },

@@ -38,9 +38,8 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
             name,
             values,
             timeout,
-            no_fast_failover,
             dirs,
-        } => up(&name, &values, timeout, !no_fast_failover, &dirs),
+        } => up(&name, &values, timeout, &dirs),
         LocalCommand::Down { name, purge, dirs } => down(&name, purge, &dirs),
         LocalCommand::Status { name, output, dirs } => status(&name, output, &dirs),
         LocalCommand::Dsn { name, dirs } => {
@@ -54,15 +53,8 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
         }
         LocalCommand::Logs { name, member, dirs } => logs(&name, member.as_deref(), &dirs),
         LocalCommand::List { dirs } => list(&dirs),
-        LocalCommand::Supervise {
-            name,
-            no_fast_failover,
-            dirs,
-        } => {
-            supervisor::run(
-                &Cluster::new(&state_base(dirs.state_dir.as_deref()), &name),
-                !no_fast_failover,
-            )?;
+        LocalCommand::Supervise { name, dirs } => {
+            supervisor::run(&Cluster::new(&state_base(dirs.state_dir.as_deref()), &name))?;
             Ok(ExitStatus::Success)
         }
     }
@@ -196,7 +188,6 @@ fn up(
     name: &str,
     values_path: &Path,
     timeout: u64,
-    fast_failover: bool,
     dirs: &LocalDirs,
 ) -> anyhow::Result<ExitStatus> {
     check_name("cluster", name, postgres_ha_core::render::MAX_RELEASE_NAME)?;
@@ -263,7 +254,6 @@ fn up(
             runtime: &runtime,
             created,
             timeout,
-            fast_failover,
         },
     )
 }
@@ -274,7 +264,6 @@ struct Start<'a> {
     runtime: &'a Path,
     created: bool,
     timeout: u64,
-    fast_failover: bool,
 }
 
 fn start_and_wait(
@@ -287,7 +276,6 @@ fn start_and_wait(
         runtime,
         created,
         timeout,
-        fast_failover,
     } = *start;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -305,11 +293,6 @@ fn start_and_wait(
         .arg(base)
         .arg("--runtime")
         .arg(runtime)
-        .args(if fast_failover {
-            &[][..]
-        } else {
-            &["--no-fast-failover"][..]
-        })
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -57,12 +57,10 @@ struct Supervisor {
     slots: BTreeMap<(Kind, usize), Slot>,
     log: std::fs::File,
     client: reqwest::blocking::Client,
-    /// Release a dead leader's key (the fast failover); off only for comparisons.
-    fast_failover: bool,
 }
 
 /// Runs until SIGTERM, SIGINT or SIGHUP; then stops everything and returns.
-pub(crate) fn run(cluster: &Cluster, fast_failover: bool) -> anyhow::Result<()> {
+pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     let file = cluster.load()?;
     let secrets = cluster.load_secrets()?;
     let values = postgres_ha_core::check(&std::fs::read(cluster.values())?)
@@ -104,7 +102,6 @@ pub(crate) fn run(cluster: &Cluster, fast_failover: bool) -> anyhow::Result<()> 
         slots,
         log,
         client: api::client(),
-        fast_failover,
     };
     supervisor.prepare()?;
     supervisor.say("starting");
@@ -314,9 +311,6 @@ impl Supervisor {
             self.say(&format!(
                 "fenced member {i}: killed postmaster {postmaster} and its backends"
             ));
-        }
-        if !self.fast_failover {
-            return;
         }
         let etcd = self.file.etcd_client_ports();
         let member = member_name(&self.cluster.name, i);
