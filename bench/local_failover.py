@@ -135,10 +135,16 @@ def failover_trial(name, alone, timers=None):
     gap = after[0] - before[-1] if before and after else float("nan")
     if alone:
         os.kill(supervisor, signal.SIGCONT)
-    new = wait(name, lambda s: (m := member(s, "leader")) and m["state"] == "running", 60)
-    port = member(new, "leader")["port"]
-    with psycopg.connect(f"host=127.0.0.1 port={port} dbname=app user=app", password=PASSWORD) as conn:
-        stored = {row[0] for row in conn.execute("select id from acked")}
+    stored, deadline = None, time.monotonic() + 60
+    while stored is None:
+        # Whoever leads now; right after a failover it may still be starting up.
+        try:
+            with psycopg.connect(dsn, password=PASSWORD) as conn:
+                stored = {row[0] for row in conn.execute("select id from acked")}
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     lost = sum(1 for i, _ in acks if i not in stored)
     down(name)
     return gap, lost, len(acks), effective
