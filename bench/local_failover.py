@@ -14,6 +14,7 @@ leader key, nor restarts the member; a replica takes over when the ttl expires.
 import base64
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -93,6 +94,18 @@ def supervisor_pid(name):
 
 
 def failover_trial(name, alone, timers=None):
+    try:
+        return failover_run(name, alone, timers)
+    finally:
+        # Whatever happened, leave no cluster running (a frozen supervisor first resumes).
+        try:
+            os.kill(supervisor_pid(name), signal.SIGCONT)
+        except (OSError, ValueError, KeyError):
+            pass
+        down(name)
+
+
+def failover_run(name, alone, timers):
     up(name)
     state = wait(name, lambda s: (m := member(s, "sync_standby")) and m["state"] == "streaming", 60)
     leader = member(state, "leader")
@@ -149,7 +162,6 @@ def failover_trial(name, alone, timers=None):
                 raise
             time.sleep(0.2)
     lost = sum(1 for i, _ in acks if i not in stored)
-    down(name)
     return gap, lost, len(acks), effective
 
 
@@ -162,8 +174,10 @@ def main():
     rows = []
     bootstrap = []
     for i in range(TRIALS):
-        bootstrap.append(up(f"boot{i}"))
-        down(f"boot{i}")
+        try:
+            bootstrap.append(up(f"boot{i}"))
+        finally:
+            down(f"boot{i}")
     rows.append(("bootstrap (`local up`, 3 PG + 3 etcd, new cluster)", summary(bootstrap), "-", "-"))
     modes = [
         ("crash failover with the supervisor (fence + leader-key release), preset normal", False, None),
@@ -190,4 +204,7 @@ def main():
         print("| " + " | ".join(row) + " |")
 
 
-main()
+try:
+    main()
+finally:
+    shutil.rmtree(STATE, ignore_errors=True)
