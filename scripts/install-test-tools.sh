@@ -33,9 +33,9 @@ fi
 
 # Debian packages: rustc-web and its std source build `core` for wasm32 (see
 # scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
-# configuration; the libraries are those the PostgreSQL 17 binaries link.
-DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux python3-venv
-  libxml2 libssl3 libgssapi-krb5-2 liblz4-1 libzstd1 libicu72 libreadline8 tzdata"
+# configuration; util-linux brings setpriv and unshare. (The runtime installer below
+# brings what PostgreSQL, Patroni and etcd need.)
+DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux"
 # shellcheck disable=SC2086
 if ! dpkg -s $DEBS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -43,5 +43,6 @@ if ! dpkg -s $DEBS >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends $DEBS >/dev/null
 fi
 
-# PostgreSQL 17.11 for the tests that run rendered scripts against a real server.
+# The local runtime (PostgreSQL 17.11, Patroni 4.1.5, etcd 3.4.23) for the tests that
+# run rendered configuration and the local cluster on real servers.
 scripts/install-runtime.sh "$TOOLS/runtime" >/dev/null

@@ -186,3 +186,22 @@ pub fn tool(name: &str) -> PathBuf {
             panic!("`{name}` is not installed; run scripts/test.sh, which installs it")
         })
 }
+
+/// Whether the tests run as root (then servers run as `nobody`: PostgreSQL refuses root).
+#[must_use]
+pub fn is_root() -> bool {
+    // The real uid, from the kernel's view of this process (no libc call needed).
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// A loopback port free at the time of asking.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}

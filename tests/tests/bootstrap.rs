@@ -4,14 +4,13 @@
 //! byte for byte. The server listens on 127.0.0.1 only, runs as an unprivileged user,
 //! is bounded in time and is stopped by PID.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use postgres_ha_core::render::{self, Credentials, Release};
 use postgres_ha_core::values::Values;
-use postgres_ha_tests::{Output, root, run};
+use postgres_ha_tests::{Output, free_port, is_root, root, run};
 use serde_json::Value;
 
 const HOSTILE: &str = "p'q\"r$s`t\\u;v\nw $(id) %x {y} '; DROP ROLE postgres; --";
@@ -54,14 +53,6 @@ fn pg_tool(tool: &str, args: &[&str], env: &[(&str, &str)], as_user: bool) -> Ou
     run(&mut command, None, Duration::from_secs(60))
 }
 
-fn is_root() -> bool {
-    // The real uid, from the kernel's view of this process (no libc call needed).
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-}
-
 /// A PostgreSQL server in a temporary directory; stopped (and killed by PID if need
 /// be) when dropped.
 struct Server {
@@ -96,11 +87,7 @@ impl Server {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let init = pg_tool("initdb", &args, &[], true);
         assert_eq!(init.code, Some(0), "initdb: {}{}", init.stdout, init.stderr);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let server = Self { dir, port };
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {}",

@@ -6,7 +6,7 @@
 //! stopped by PID.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use postgres_ha_core::render::patroni::{Topology, patroni_config};
 use postgres_ha_core::render::scripts;
 use postgres_ha_core::values::Values;
-use postgres_ha_tests::{Output, root, run};
+use postgres_ha_tests::{Output, free_port, is_root, root, run};
 
 const APP_PASSWORD: &str = "app 'pass' \"word\" $HOME `x`\n;";
 
@@ -27,21 +27,6 @@ fn runtime() -> PathBuf {
         );
     }
     runtime
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
 /// Starts `program` as `nobody` (when root) with a clean environment, logging to `log`.

@@ -1,7 +1,7 @@
 //! `local install | up | down | status | dsn | logs | list`, and `status --local`.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use crate::local::api::{self, Member};
 use crate::local::process::{self, alive, fence, free_port, port_free, signal};
 use crate::local::state::{Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base};
 use crate::local::supervisor;
-use crate::report::{FileReport, human, write_stdout};
+use crate::report::{valid_values_or_report, write_stdout};
 use crate::secrets::{random_password, write_private};
 
 const INSTALL_SCRIPT: &str = include_str!("../../../scripts/install-runtime.sh");
@@ -192,15 +192,7 @@ fn up(
 ) -> anyhow::Result<ExitStatus> {
     check_name("cluster", name, postgres_ha_core::render::MAX_RELEASE_NAME)?;
     let bytes = read(values_path)?;
-    let checked = postgres_ha_core::check(&bytes);
-    let Some(values) = checked.values.clone() else {
-        let report = FileReport {
-            name: values_path.display().to_string(),
-            checked,
-        };
-        let color = std::io::stderr().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        std::io::stderr().write_all(human::render(&[report], color).as_bytes())?;
+    let Some(values) = valid_values_or_report(values_path, &bytes)? else {
         return Ok(ExitStatus::Failure);
     };
     let runtime = runtime_dir(dirs.runtime.as_deref());

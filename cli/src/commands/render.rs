@@ -10,21 +10,13 @@ use serde_json::Value;
 use crate::ExitStatus;
 use crate::args::{RenderArgs, RenderFormat};
 use crate::commands::validate::read;
-use crate::report::{FileReport, human, write_stdout};
+use crate::report::{valid_values_or_report, write_stdout};
 use crate::secrets::{random_password, write_private};
 
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     let bytes = read(&args.values)?;
-    let checked = postgres_ha_core::check(&bytes);
-    let Some(values) = checked.values.clone() else {
-        // Refuse, and show why, on stderr: stdout is for manifests only.
-        let report = FileReport {
-            name: args.values.display().to_string(),
-            checked,
-        };
-        let color = std::io::stderr().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let _ = std::io::stderr().write_all(human::render(&[report], color).as_bytes());
+    // Refuse, and show why on stderr: stdout is for manifests only.
+    let Some(values) = valid_values_or_report(&args.values, &bytes)? else {
         return Ok(ExitStatus::Failure);
     };
     let release = Release {

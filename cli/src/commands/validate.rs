@@ -36,11 +36,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-                && std::io::stdout().is_terminal()
-        }
+        ColorChoice::Auto => report::color_for(std::io::stdout().is_terminal()),
     };
     let out = match args.format {
         Format::Human => report::human::render(&reports, color),

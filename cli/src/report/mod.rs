@@ -22,6 +22,33 @@ pub(crate) fn write_stdout(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Whether to colour output for a stream: a terminal, `NO_COLOR` unset or empty, and
+/// not a `dumb` terminal.
+pub(crate) fn color_for(is_terminal: bool) -> bool {
+    is_terminal
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Checks a values file for a command that needs valid values: the typed values, or
+/// the diagnostics written to stderr (stdout stays for the command's own output).
+pub(crate) fn valid_values_or_report(
+    name: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<Option<postgres_ha_core::Values>> {
+    let checked = postgres_ha_core::check(bytes);
+    if let Some(values) = checked.values.clone() {
+        return Ok(Some(values));
+    }
+    let color = color_for(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let report = FileReport {
+        name: name.display().to_string(),
+        checked,
+    };
+    std::io::stderr().write_all(human::render(&[report], color).as_bytes())?;
+    Ok(None)
+}
+
 /// Counts by severity: (errors, warnings, infos).
 pub(crate) fn counts(reports: &[FileReport]) -> (usize, usize, usize) {
     let mut counts = (0, 0, 0);
