@@ -44,8 +44,8 @@ pub struct ValidateArgs {
     /// Values files to check; `-` reads standard input. Default: ./values.yaml.
     #[arg(value_name = "FILES")]
     pub files: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    /// Output format (`-o` / `--output` as in kubectl and cpln).
+    #[arg(short = 'o', long, visible_alias = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
@@ -92,6 +92,9 @@ pub struct RenderArgs {
     /// Print secret values even when standard output is a terminal.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Refuse to render when the values have warnings too.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Where local clusters and the runtime live.

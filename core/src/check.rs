@@ -2,8 +2,9 @@
 
 use crate::codes::Code;
 use crate::diagnostic::{Diagnostic, Reporter, Severity, Span};
+use crate::secrets::Secrets;
 use crate::values::Values;
-use crate::yaml::{self, MAX_BYTES, SECRET_KEYS};
+use crate::yaml::{self, MAX_BYTES, Parsed};
 
 /// What checking one values file produced.
 #[derive(Debug)]
@@ -31,27 +32,27 @@ impl Checked {
 }
 
 /// Checks one values file given as raw bytes. Never panics; bad input becomes
-/// diagnostics, and time and memory stay bounded by [`MAX_BYTES`] and the parser's
-/// depth and alias limits.
+/// diagnostics, and time and memory stay bounded by [`MAX_BYTES`], the parser's depth
+/// and alias limits and the reporter's cap on diagnostics.
 #[must_use]
 pub fn check(bytes: &[u8]) -> Checked {
+    match decode(bytes) {
+        Ok(text) => check_str(text),
+        Err(checked) => *checked,
+    }
+}
+
+/// The text of a file within the size limit, or the diagnostics that refuse it.
+pub(crate) fn decode(bytes: &[u8]) -> Result<&str, Box<Checked>> {
     if bytes.len() > MAX_BYTES {
-        let mut reporter = Reporter::new("");
-        reporter.report(
+        return Err(Box::new(Checked::refused(
             Code::TooLarge,
-            "",
-            Span::new(0, 0),
             "the file is larger than 1 MiB, the limit for values files",
-            Some("pass the values file itself".into()),
-        );
-        return Checked {
-            values: None,
-            diagnostics: reporter.finish(),
-            display_source: String::new(),
-        };
+            "pass the values file itself",
+        )));
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => check_str(text),
+        Ok(text) => Ok(text),
         Err(error) => {
             // Only the valid prefix can be shown; the position is where it ends.
             let valid = std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default();
@@ -63,12 +64,12 @@ pub fn check(bytes: &[u8]) -> Checked {
                 format!("byte {} is not valid UTF-8", error.valid_up_to()),
                 Some("save the file as UTF-8".into()),
             );
-            let parsed = yaml::parse(valid, &mut Reporter::new(valid));
-            Checked {
-                values: None,
-                diagnostics: reporter.finish(),
-                display_source: redact(valid, &parsed.secret_spans),
+            let mut parsed = yaml::parse(valid, &mut Reporter::new(valid));
+            // The prefix was cut mid-file: what follows its last event is unproven.
+            if parsed.secrets.unproven_from.is_none() {
+                parsed.secrets.unproven_from = Some(valid.len());
             }
+            Err(Box::new(finish(valid, reporter, &parsed, None)))
         }
     }
 }
@@ -97,65 +98,42 @@ pub fn check_str(text: &str) -> Checked {
             }
         }
     }
-    let diagnostics = reporter.finish();
+    finish(text, reporter, &parsed, values)
+}
+
+/// Masks secrets in the diagnostics and the source shown beside them.
+pub(crate) fn finish(
+    text: &str,
+    reporter: Reporter<'_>,
+    parsed: &Parsed,
+    values: Option<Values>,
+) -> Checked {
+    let secrets = match &parsed.document {
+        Some(doc) => doc.secrets.clone(),
+        None => Secrets::new(parsed.secrets.values.iter().cloned()),
+    };
+    let mut diagnostics = reporter.finish();
+    for diagnostic in &mut diagnostics {
+        secrets.mask_diagnostic(diagnostic);
+    }
     Checked {
         values,
         diagnostics,
-        display_source: redact(text, &parsed.secret_spans),
+        display_source: secrets.display(text, &parsed.secrets, &crate::schema::is_known_key),
     }
 }
 
-/// Stars out secret values, byte for byte (so byte spans stay valid). Besides the
-/// spans the parser found, any line that sets a secret key is starred after its
-/// colon, which covers files the parser could not finish.
-#[must_use]
-pub fn redact(text: &str, secret_spans: &[Span]) -> String {
-    let mut hidden = vec![false; text.len()];
-    let mut hide = |range: std::ops::Range<usize>| {
-        for flag in &mut hidden[range] {
-            *flag = true;
+impl Checked {
+    /// A file refused before its text could be read (too large, unreadable): one
+    /// diagnostic at its start, no source to show.
+    #[must_use]
+    pub fn refused(code: Code, message: &str, help: &str) -> Checked {
+        let mut reporter = Reporter::new("");
+        reporter.report(code, "", Span::new(0, 0), message, Some(help.to_owned()));
+        Checked {
+            values: None,
+            diagnostics: reporter.finish(),
+            display_source: String::new(),
         }
-    };
-    for span in secret_spans {
-        hide(span.range());
     }
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_start().trim_start_matches("- ").trim_start();
-        let key = body.trim_start_matches(['"', '\'']);
-        if let Some(colon) = body.find(':')
-            && SECRET_KEYS.iter().any(|k| {
-                key.starts_with(k)
-                    && key[k.len()..]
-                        .trim_start_matches(['"', '\''])
-                        .trim_start()
-                        .starts_with(':')
-            })
-        {
-            let value = &body[colon + 1..];
-            let start = offset
-                + (line.len() - body.len())
-                + colon
-                + 1
-                + (value.len() - value.trim_start().len());
-            let end = offset + line.trim_end_matches(['\n', '\r']).len();
-            if start < end {
-                hide(start..end);
-            }
-        }
-        offset += line.len();
-    }
-    // Each hidden character becomes one of the same UTF-8 length, so byte spans and
-    // character columns both stay valid; line breaks are kept.
-    text.char_indices()
-        .map(|(i, c)| match c {
-            _ if !hidden[i] || c == '\n' || c == '\r' => c,
-            _ => match c.len_utf8() {
-                1 => '*',
-                2 => '¤',
-                3 => '∗',
-                _ => '🔒',
-            },
-        })
-        .collect()
 }

@@ -240,6 +240,59 @@ here they would be silently read as strings.
 ## Fix
 Remove the tag, or write a value of the tag's type.";
 
+    FileUnreadable = "Y012", "file-unreadable", Error,
+    "The file cannot be read.",
+"## What it checks
+That each file given exists, is a regular file (or `-`, standard input) and can be read.
+
+## Why
+A missing file, a directory, a named pipe or a device cannot be a values file; a
+named pipe or `/dev/zero` would block or never end. The file is still listed in every
+output format, so a run over many files shows which one failed.
+
+## Example
+    cpln-postgres-ha validate missing.yaml
+
+## Fix
+Pass the path of a readable values file; use `-` to read standard input.";
+
+    TooManyProblems = "Y013", "too-many-problems", Error,
+    "More problems than are reported for one file.",
+"## What it checks
+That a file has at most 100 problems. Only the first 100, in source order, are
+reported; this diagnostic says how many more there are and how serious the worst is
+(its severity is theirs).
+
+## Why
+A generated or corrupted file can hold hundreds of thousands of problems; reporting
+all of them would take minutes and gigabytes without telling more than the first.
+
+## Example
+    k000001: 1
+    k000002: 1
+    # … 200,000 unknown keys
+
+## Fix
+Fix the problems shown and check again.";
+
+    TooManyNodes = "Y014", "too-many-values", Error,
+    "The file writes more than 10,000 keys, values and list items.",
+"## What it checks
+That the file holds at most 10,000 nodes (mapping keys, scalar values, lists,
+mappings and aliases, counted as written).
+
+## Why
+A complete values file has a few hundred. A file with hundreds of thousands of keys
+or list items is generated or corrupted; the limit keeps checking it fast and small,
+like the size and nesting limits.
+
+## Example
+    internal_access:
+      workloads: [a, a, a, a, …]   # 500,000 items
+
+## Fix
+Pass the values file itself, or remove the generated part.";
+
     InvalidType = "S001", "invalid-type", Error,
     "A value has the wrong type.",
 "## What it checks
@@ -412,9 +465,11 @@ primary demotes itself.
 Use 3 etcd members.";
 
     EtcdTooMany = "R005", "etcd-too-many", Warning,
-    "More than 7 etcd members slows every write.",
+    "Retired: more than 7 etcd members (now refused by R007).",
 "## What it checks
-That `etcd.replicas` is at most 7.
+Retired; no longer reported. It warned when `etcd.replicas` was above 7. Control Plane
+runs at most 6 replicas of a workload with per-replica addresses, so R007 now refuses
+any etcd count above 5 and this warning can no longer arise.
 
 ## Why
 Every write waits for a majority; more members add latency without useful extra
@@ -443,6 +498,24 @@ waits forever.
 
 ## Fix
 Add members (`replicas: 3`) or turn strict mode off.";
+
+    ReplicasAbovePlatformLimit = "R007", "replicas-above-platform-limit", Error,
+    "More members than Control Plane runs with per-member addresses.",
+"## What it checks
+That `replicas` is at most 6 and `etcd.replicas` at most 5 (odd, within 6).
+
+## Why
+Every PostgreSQL and etcd member needs its own stable address (replication, Patroni
+and etcd peers reach each other by member name). Control Plane gives per-replica
+addresses only to stateful workloads of at most 6 replicas, and orgs start with a
+quota of 5 replicas per workload. `render` and `deploy` would refuse such a count;
+this rule says so first, with its position.
+
+## Example
+    replicas: 7
+
+## Fix
+Use at most 6 PostgreSQL members (3 is the usual choice) and 3 or 5 etcd members.";
 
     InvalidQuantity = "Q001", "invalid-quantity", Error,
     "A CPU or memory value is not a Kubernetes-style quantity.",
@@ -668,11 +741,90 @@ Patroni overrides them, or changing them breaks replication and failover.
 ## Fix
 Remove the parameter; the cluster sets it correctly.";
 
-    WeakPassword = "C001", "weak-password", Warning,
-    "The password is weak or a well-known default.",
+    SynchronousCommitWeakened = "P004", "synchronous-commit-weakened", Error,
+    "`synchronous_commit` is `off` or `local` while synchronous mode is on.",
 "## What it checks
-That `postgres.password` has at least 12 characters and is not a well-known default
-(`password`, `postgres`, `changeme`, the username, …). The password is never printed.
+That `postgres.parameters.synchronous_commit` is `on`, `remote_write` or `remote_apply`
+when `patroni.synchronous_mode` is true.
+
+## Why
+Synchronous mode promises that a failover loses no acknowledged write because every
+commit waits for the synchronous standby. With `off` or `local` a commit is
+acknowledged before any standby has it, so that promise silently breaks.
+
+## Example
+    postgres:
+      parameters:
+        synchronous_commit: local
+
+## Fix
+Use `on` (the default), `remote_write` or `remote_apply`, or set
+`patroni.synchronous_mode: false` if asynchronous replication is what you want.";
+
+    UnknownParameter = "P005", "unknown-parameter", Error,
+    "A PostgreSQL parameter that PostgreSQL 17 does not have.",
+"## What it checks
+That every key of `postgres.parameters` is a PostgreSQL 17 server parameter, or a
+custom one with a dot (`pg_stat_statements.max`, set by an extension).
+
+## Why
+PostgreSQL refuses to start when `postgresql.conf` names a parameter it does not know,
+so a typo would keep every member down.
+
+## Example
+    postgres:
+      parameters:
+        max_connection: 200
+
+## Fix
+Use the parameter's exact name; the help suggests the closest one.";
+
+    UnsafeParameterValue = "P006", "unsafe-parameter-value", Error,
+    "A parameter replication depends on is set outside its safe range.",
+"## What it checks
+That `wal_level` is `replica` or `logical`, and that `max_wal_senders` and
+`max_replication_slots`, when set, leave room for every member: at least the member
+count plus 2 (a new member's base backup needs its own connections), at most 1000.
+
+## Why
+Below that, a replica or a member being added cannot connect and the cluster loses
+its standby; `wal_level: minimal` cannot stream at all.
+
+## Example
+    postgres:
+      parameters:
+        max_wal_senders: 2
+
+## Fix
+Raise the value to at least the member count plus 2, or remove it to keep the
+default.";
+
+    InvalidParameterValue = "P007", "invalid-parameter-value", Error,
+    "A PostgreSQL parameter's value that PostgreSQL 17 would refuse.",
+"## What it checks
+That each value in `postgres.parameters` fits its parameter's type in PostgreSQL 17:
+a boolean (`on`, `off`, …), one of an enum's choices, or a number within the
+parameter's bounds with a unit of the right kind (`128MB` for memory, `5min` for time).
+
+## Why
+PostgreSQL refuses to start when `postgresql.conf` holds a value it cannot read, so
+every member would stay down.
+
+## Example
+    postgres:
+      parameters:
+        shared_buffers: 128XB
+
+## Fix
+Write the value in a form PostgreSQL accepts; the message says what is wrong.";
+
+    WeakPassword = "C001", "weak-password", Warning,
+    "The password is weak, a well-known default or a placeholder.",
+"## What it checks
+That `postgres.password` has at least 12 characters, is not a well-known default
+(`password`, `postgres`, `changeme`, the username, …) and is not a placeholder left
+from an example (`replace-me`, `example`, `your-password`, `xxxx`, `<password>`, …).
+The password is never printed.
 
 ## Why
 Every workload allowed by `internal_access` can try it.
@@ -685,31 +837,36 @@ Every workload allowed by `internal_access` can try it.
 Use a long random password, e.g. `openssl rand -base64 24`.";
 
     InvalidIdentifier = "C002", "invalid-identifier", Error,
-    "A role or database name is not a plain PostgreSQL identifier.",
+    "A role or database name that PostgreSQL cannot store.",
 "## What it checks
-That `postgres.username` and `postgres.database` are 1–63 characters of lower-case
-letters, digits and `_`, not starting with a digit.
+That `postgres.username` and `postgres.database` are names PostgreSQL accepts as
+quoted identifiers: 1 to 63 bytes (UTF-8), without a NUL character.
 
 ## Why
-Such names need no quoting in SQL, connection strings or URLs; upper-case letters
-would be folded to lower case by PostgreSQL unless quoted everywhere.
+postgres-ha quotes both names everywhere (SQL through psql variables, URLs
+percent-encoded), so `my-app` or `svc-App` work as written. PostgreSQL truncates
+longer names to 63 bytes, so the role or database created would not be the one named,
+and it cannot store a NUL at all.
 
 ## Example
     postgres:
-      username: App-User
+      database: a_database_name_that_goes_on_and_on_well_past_the_sixty_three_byte_limit
 
 ## Fix
-Use a name like `app_user`.";
+Use a shorter name.";
 
     ReservedName = "C003", "reserved-name", Error,
     "A role or database name is reserved by PostgreSQL or postgres-ha.",
 "## What it checks
-That `postgres.username` is not `postgres`, `replicator`, `rewind_user` or a predefined
-role, and `postgres.database` is not `postgres`, `template0` or `template1`.
+That `postgres.username` is not one of the internal roles (`postgres`, `replicator`,
+`rewind_user`), not `public` or `none`, and does not start with `pg_`; and that
+`postgres.database` is not `postgres`, `template0` or `template1`.
 
 ## Why
-Those roles are the separate superuser, replication and rewind roles postgres-ha
-creates with their own passwords; the databases exist already.
+The internal roles are the separate superuser, replication and rewind roles
+postgres-ha creates with their own passwords; PostgreSQL reserves `public`, `none`
+and the `pg_` prefix for itself (creating such a role fails, so bootstrap would fail);
+the databases exist already.
 
 ## Example
     postgres:
@@ -717,6 +874,26 @@ creates with their own passwords; the databases exist already.
 
 ## Fix
 Choose an application name, e.g. `app`.";
+
+    InvalidPassword = "C004", "invalid-password", Error,
+    "A password PostgreSQL or Patroni cannot use.",
+"## What it checks
+That `postgres.password` contains no NUL character, and that each password in a
+credentials file (`NAME.credentials.yaml`) has 16 to 1000 characters and no control
+characters.
+
+## Why
+PostgreSQL stores passwords as C strings, so a NUL cuts the password short and the
+role could never log in with the password given; the internal passwords go through
+Patroni's `.pgpass` file, one line per entry, where control characters break it.
+They are generated as 32 random characters; a short one replaced by hand is weak.
+
+## Example
+    superuser: x
+
+## Fix
+Delete the line (or the file) and render again to generate a new password, or write
+a long random one (`openssl rand -base64 24`).";
 }
 
 #[cfg(test)]

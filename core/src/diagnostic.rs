@@ -147,12 +147,55 @@ impl LineIndex {
     }
 }
 
-/// Builds diagnostics for one source text, computing positions once.
+/// Most diagnostics reported per file; past it one summary diagnostic counts the rest,
+/// so output stays small whatever the input.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// A diagnostic before its position is computed (only the kept ones need one).
+#[derive(Debug, PartialEq, Eq)]
+struct Pending {
+    span: Span,
+    code: Code,
+    /// Report order, so equal places keep the order rules found them in.
+    seq: u64,
+    severity: Severity,
+    path: String,
+    message: String,
+    help: Option<String>,
+}
+
+impl Pending {
+    fn key(&self) -> (u32, Code, u64) {
+        (self.span.start, self.code, self.seq)
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Builds the diagnostics of one source text: keeps the first [`MAX_DIAGNOSTICS`] in
+/// source order in a bounded heap and counts the rest, so memory and output stay
+/// bounded however many problems a file has. Positions are computed once, at the end.
 #[derive(Debug)]
 pub struct Reporter<'a> {
     text: &'a str,
-    lines: LineIndex,
-    diagnostics: Vec<Diagnostic>,
+    kept: std::collections::BinaryHeap<Pending>,
+    /// Fingerprints of everything reported, to drop exact repeats.
+    seen: std::collections::HashSet<u64>,
+    seq: u64,
+    /// Counted but not kept: how many of each severity, and the first of them.
+    omitted: [usize; 3],
+    first_omitted: Option<Span>,
+    errors: usize,
 }
 
 impl<'a> Reporter<'a> {
@@ -160,8 +203,12 @@ impl<'a> Reporter<'a> {
     pub fn new(text: &'a str) -> Self {
         Self {
             text,
-            lines: LineIndex::new(text),
-            diagnostics: Vec::new(),
+            kept: std::collections::BinaryHeap::new(),
+            seen: std::collections::HashSet::new(),
+            seq: 0,
+            omitted: [0; 3],
+            first_omitted: None,
+            errors: 0,
         }
     }
 
@@ -187,33 +234,107 @@ impl<'a> Reporter<'a> {
         message: impl Into<String>,
         help: Option<String>,
     ) {
+        use std::hash::{Hash, Hasher};
         let end = (span.end as usize).min(self.text.len());
         let span = Span::new((span.start as usize).min(end), end);
-        self.diagnostics.push(Diagnostic {
-            code,
-            severity,
-            message: message.into(),
-            path: path.to_owned(),
+        let message = message.into();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (code, severity, path, span, &message, &help).hash(&mut hasher);
+        if !self.seen.insert(hasher.finish()) {
+            return;
+        }
+        if severity == Severity::Error {
+            self.errors += 1;
+        }
+        self.seq += 1;
+        self.kept.push(Pending {
             span,
-            start: self.lines.position(self.text, span.start),
-            end: self.lines.position(self.text, span.end),
+            code,
+            seq: self.seq,
+            severity,
+            path: path.to_owned(),
+            message,
             help,
         });
+        if self.kept.len() > MAX_DIAGNOSTICS
+            && let Some(last) = self.kept.pop()
+        {
+            self.omitted[last.severity as usize] += 1;
+            if self
+                .first_omitted
+                .is_none_or(|first| last.span.start < first.start)
+            {
+                self.first_omitted = Some(last.span);
+            }
+        }
     }
 
     #[must_use]
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.errors > 0
     }
 
-    /// The diagnostics in source order (then by code), as every output shows them.
+    /// The diagnostics in source order (then by code), as every output shows them,
+    /// with one summary at the end when some were left out.
     #[must_use]
-    pub fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics.sort_by_key(|d| (d.span.start, d.code));
-        self.diagnostics.dedup();
-        self.diagnostics
+    pub fn finish(self) -> Vec<Diagnostic> {
+        let lines = LineIndex::new(self.text);
+        let text = self.text;
+        let at = |span: Span| {
+            (
+                lines.position(text, span.start),
+                lines.position(text, span.end),
+            )
+        };
+        let mut diagnostics: Vec<Diagnostic> = self
+            .kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|p| {
+                let (start, end) = at(p.span);
+                Diagnostic {
+                    code: p.code,
+                    severity: p.severity,
+                    message: p.message,
+                    path: p.path,
+                    span: p.span,
+                    start,
+                    end,
+                    help: p.help,
+                }
+            })
+            .collect();
+        if let Some(span) = self.first_omitted {
+            let [infos, warnings, errors] = self.omitted;
+            let severity = if errors > 0 {
+                Severity::Error
+            } else if warnings > 0 {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let (start, end) = at(span);
+            diagnostics.push(Diagnostic {
+                code: Code::TooManyProblems,
+                severity,
+                message: format!(
+                    "{} more {} not shown ({}, {}, {}); only the first {MAX_DIAGNOSTICS} are reported",
+                    errors + warnings + infos,
+                    if errors + warnings + infos == 1 { "problem" } else { "problems" },
+                    plural(errors, "error"),
+                    plural(warnings, "warning"),
+                    plural(infos, "note"),
+                ),
+                path: String::new(),
+                span,
+                start,
+                end,
+                help: Some("fix the problems shown and check again".into()),
+            });
+        }
+        diagnostics
     }
 }
 

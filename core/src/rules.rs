@@ -8,37 +8,39 @@
 use serde_json::Value;
 
 use crate::codes::Code;
-use crate::diagnostic::{Reporter, Severity};
+use crate::diagnostic::{MAX_DIAGNOSTICS, Reporter, Severity};
+use crate::limits::{MAX_MIB_PER_MILLICORE, MIN_CPU_MILLICORES, MIN_MEMORY_MIB};
+use crate::pg_parameters;
 use crate::quantity::{cpu_millicores, memory_mebibytes};
-use crate::schema::dotted;
-use crate::values::{TimingPreset, Values};
+use crate::render::patroni::{Override, parameter_override};
+use crate::schema::{did_you_mean, dotted};
+use crate::values::{MAX_IDENTIFIER_BYTES, TimingPreset, Values};
 use crate::yaml::Document;
-
-/// Parameters Patroni or postgres-ha set; overriding them breaks replication or
-/// failover.
-pub const MANAGED_PARAMETERS: &[&str] = &[
-    "archive_command",
-    "cluster_name",
-    "hot_standby",
-    "listen_addresses",
-    "max_replication_slots",
-    "max_wal_senders",
-    "port",
-    "primary_conninfo",
-    "primary_slot_name",
-    "recovery_target",
-    "restore_command",
-    "synchronous_commit",
-    "synchronous_standby_names",
-    "wal_keep_size",
-    "wal_level",
-    "wal_log_hints",
-];
 
 /// Passwords that are rejected as well-known defaults (compared case-insensitively).
 const COMMON_PASSWORDS: &[&str] = &[
     "password", "postgres", "changeme", "admin", "secret", "123456", "12345678", "qwerty",
     "letmein", "welcome", "default",
+];
+
+/// Words that mark a password as a placeholder left from an example, wherever they
+/// occur in it (compared without case, `-`, `_` or spaces).
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "replaceme",
+    "changeme",
+    "example",
+    "placeholder",
+    "yourpassword",
+    "mypassword",
+    "password",
+    "secret",
+    "xxxx",
+    "todo",
+    "fixme",
+    "dummy",
+    "sample",
+    "insert",
+    "redacted",
 ];
 
 /// Shortest password that is not flagged as weak.
@@ -88,6 +90,30 @@ pub(crate) fn check(doc: &Document, reporter: &mut Reporter<'_>) {
     timing(&ctx, reporter);
     parameters(&ctx, reporter);
     password(&ctx, reporter);
+    names(&ctx, reporter);
+}
+
+/// Role and database names within 63 bytes: JSON Schema counts characters, and
+/// PostgreSQL would silently cut a longer UTF-8 name to a different one.
+fn names(ctx: &Ctx<'_>, reporter: &mut Reporter<'_>) {
+    for pointer in ["/postgres/username", "/postgres/database"] {
+        if let Some(name) = ctx.str(pointer)
+            && name.len() > MAX_IDENTIFIER_BYTES
+            && name.chars().count() <= MAX_IDENTIFIER_BYTES
+        {
+            reporter.report(
+                Code::InvalidIdentifier,
+                pointer,
+                ctx.doc.span_of(pointer),
+                format!(
+                    "{} cannot be a PostgreSQL name: it has {} bytes in UTF-8, and PostgreSQL keeps at most {MAX_IDENTIFIER_BYTES}",
+                    dotted(pointer),
+                    name.len()
+                ),
+                Some("shorten it; characters outside ASCII take 2 to 4 bytes each".into()),
+            );
+        }
+    }
 }
 
 /// `overlay` written over `base`, mapping by mapping.
@@ -125,24 +151,15 @@ fn topology(ctx: &Ctx<'_>, reporter: &mut Reporter<'_>) {
             Some("use 3 members for automatic failover with a standby to spare".into()),
         );
     }
-    if let Some(n) = ctx.u64("/etcd/replicas").filter(|n| n % 2 == 1) {
-        if n < 3 {
-            reporter.report(
-                Code::EtcdNotHa,
-                "/etcd/replicas",
-                ctx.doc.span_of("/etcd/replicas"),
-                "a single etcd member: losing it stops leader election and demotes the primary",
-                Some("use 3 etcd members".into()),
-            );
-        } else if n > 7 {
-            reporter.report(
-                Code::EtcdTooMany,
-                "/etcd/replicas",
-                ctx.doc.span_of("/etcd/replicas"),
-                format!("{n} etcd members slow every write for no useful extra tolerance"),
-                Some("use 3 or 5".into()),
-            );
-        }
+    // R005 (more than 7 members) is retired: the schema caps etcd at 5 (R007).
+    if ctx.u64("/etcd/replicas") == Some(1) {
+        reporter.report(
+            Code::EtcdNotHa,
+            "/etcd/replicas",
+            ctx.doc.span_of("/etcd/replicas"),
+            "a single etcd member: losing it stops leader election and demotes the primary",
+            Some("use 3 etcd members".into()),
+        );
     }
     let strict = ctx.bool("/patroni/synchronous_mode").unwrap_or(false)
         && ctx
@@ -198,7 +215,7 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
     let millicores = cpu.as_ref().and_then(|(t, _)| cpu_millicores(t));
     let mebibytes = memory.as_ref().and_then(|(t, _)| memory_mebibytes(t));
     if let Some(mc) = millicores
-        && mc < 25.0
+        && mc < MIN_CPU_MILLICORES
     {
         reporter.report(
             Code::CpuTooSmall,
@@ -212,7 +229,7 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
         );
     }
     if let Some(mib) = mebibytes
-        && mib < 32.0
+        && mib < MIN_MEMORY_MIB
     {
         let bare = memory
             .as_ref()
@@ -234,9 +251,9 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
         );
     }
     if let (Some(mc), Some(mib)) = (millicores, mebibytes)
-        && mc >= 25.0
-        && mib >= 32.0
-        && mib / mc > 8.0
+        && mc >= MIN_CPU_MILLICORES
+        && mib >= MIN_MEMORY_MIB
+        && mib / mc > MAX_MIB_PER_MILLICORE
     {
         let at = if ctx.written(&memory_pointer) {
             &memory_pointer
@@ -255,9 +272,9 @@ fn quantities(ctx: &Ctx<'_>, resources: &str, reporter: &mut Reporter<'_>) {
             Some(format!(
                 "raise {} to at least \"{}m\" or lower {} to at most \"{}Mi\"",
                 dotted(&cpu_pointer),
-                (mib / 8.0).ceil(),
+                (mib / MAX_MIB_PER_MILLICORE).ceil(),
                 dotted(&memory_pointer),
-                (mc * 8.0).floor()
+                (mc * MAX_MIB_PER_MILLICORE).floor()
             )),
         );
     }
@@ -353,15 +370,132 @@ fn parameters(ctx: &Ctx<'_>, reporter: &mut Reporter<'_>) {
     let Some(Value::Object(parameters)) = ctx.get("/postgres/parameters") else {
         return;
     };
-    for name in parameters.keys() {
-        if MANAGED_PARAMETERS.contains(&name.to_lowercase().as_str()) {
-            let pointer = format!("/postgres/parameters/{}", crate::yaml::escape_segment(name));
+    let members = ctx.u64("/replicas").unwrap_or(0);
+    let synchronous = ctx.bool("/patroni/synchronous_mode").unwrap_or(false);
+    let mut suggestions_left = MAX_DIAGNOSTICS;
+    for (name, value) in parameters {
+        let pointer = format!("/postgres/parameters/{}", crate::yaml::escape_segment(name));
+        let key_span = ctx.doc.key_span_of(&pointer);
+        if pg_parameters::is_custom(name) {
+            continue;
+        }
+        let Some(setting) = pg_parameters::lookup(name) else {
+            // Only the first problems are shown: suggest for those, not for a
+            // file's worth of made-up names.
+            let help = if suggestions_left > 0 && name.len() <= 63 {
+                suggestions_left -= 1;
+                did_you_mean(name, &pg_parameters::names())
+                    .map(|best| format!("did you mean `{best}`?"))
+            } else {
+                None
+            };
             reporter.report(
-                Code::ManagedParameter,
+                Code::UnknownParameter,
                 &pointer,
-                ctx.doc.key_span_of(&pointer),
-                format!("`{name}` is managed by Patroni and postgres-ha and cannot be set here"),
-                Some("remove it; the cluster sets it for replication and failover".into()),
+                key_span,
+                format!("`{name}` is not a PostgreSQL 17 parameter"),
+                Some(help.unwrap_or_else(|| {
+                    "check the name; an extension's parameters have a dot (`pg_stat_statements.max`)"
+                        .into()
+                })),
+            );
+            continue;
+        };
+        if setting.context == "internal" {
+            reporter.report(
+                Code::UnknownParameter,
+                &pointer,
+                key_span,
+                format!("`{name}` is fixed when PostgreSQL is built and cannot be set"),
+                Some("remove it".into()),
+            );
+            continue;
+        }
+        let value_span = ctx.doc.span_of(&pointer);
+        match parameter_override(name) {
+            Some(Override::Never) => {
+                reporter.report(
+                    Code::ManagedParameter,
+                    &pointer,
+                    key_span,
+                    format!(
+                        "`{name}` is managed by Patroni and postgres-ha and cannot be set here"
+                    ),
+                    Some("remove it; the cluster sets it for replication and failover".into()),
+                );
+                continue;
+            }
+            Some(Override::Choices(choices)) => {
+                let text = value.as_str().map(str::to_ascii_lowercase);
+                if !text.as_deref().is_some_and(|t| choices.contains(&t)) {
+                    reporter.report(
+                        Code::UnsafeParameterValue,
+                        &pointer,
+                        value_span,
+                        format!(
+                            "{} must be {} for streaming replication",
+                            dotted(&pointer),
+                            choices
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
+                        Some(format!("use `{}` (the default) or remove it", choices[0])),
+                    );
+                    continue;
+                }
+            }
+            Some(Override::AtLeastMembersPlus(extra)) => {
+                let minimum = members + u64::from(extra);
+                if let Some(n) = value
+                    .as_u64()
+                    .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                    && n < minimum
+                {
+                    reporter.report(
+                        Code::UnsafeParameterValue,
+                        &pointer,
+                        value_span,
+                        format!(
+                            "{} is {n}; {members} members need at least {minimum} (one per member plus {extra} for a new member's base backup)",
+                            dotted(&pointer)
+                        ),
+                        Some(format!("raise it to {minimum} or more, or remove it for the default")),
+                    );
+                    continue;
+                }
+            }
+            Some(Override::Free) | None => {}
+        }
+        if let Some(problem) = pg_parameters::value_problem(setting, value) {
+            reporter.report(
+                Code::InvalidParameterValue,
+                &pointer,
+                value_span,
+                format!("{} {problem}", dotted(&pointer)),
+                Some("PostgreSQL would refuse to start with it; `SHOW ALL` in psql lists the accepted forms".into()),
+            );
+            continue;
+        }
+        let commits_locally = match value {
+            Value::Bool(on) => !on,
+            Value::String(v) => matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "off" | "of" | "local" | "false" | "f" | "no" | "n" | "0"
+            ),
+            _ => false,
+        };
+        if setting.name == "synchronous_commit" && synchronous && commits_locally {
+            reporter.report(
+                Code::SynchronousCommitWeakened,
+                &pointer,
+                value_span,
+                format!(
+                    "{} is off or local, so commits would not wait for the synchronous standby that `patroni.synchronous_mode` promises",
+                    dotted(&pointer)
+                ),
+                Some("use `on`, `remote_write` or `remote_apply`, or set `patroni.synchronous_mode: false`".into()),
             );
         }
     }
@@ -375,8 +509,17 @@ fn password(ctx: &Ctx<'_>, reporter: &mut Reporter<'_>) {
         return; // the schema's minimum length reports it
     }
     let lower = password.to_lowercase();
+    let squeezed: String = lower
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
+        .collect();
     let reason = if COMMON_PASSWORDS.contains(&lower.as_str()) {
         Some("it is a well-known default".to_owned())
+    } else if PLACEHOLDER_WORDS.iter().any(|w| squeezed.contains(w))
+        || (password.starts_with('<') && password.ends_with('>'))
+        || (password.starts_with("${") && password.ends_with('}'))
+    {
+        Some("it looks like a placeholder from an example".to_owned())
     } else if ctx
         .str("/postgres/username")
         .is_some_and(|u| u.eq_ignore_ascii_case(password))

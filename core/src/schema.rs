@@ -15,8 +15,9 @@ use serde_json::Value;
 use crate::codes::Code;
 use crate::diagnostic::Reporter;
 use crate::quantity::{suggest_cpu, suggest_memory};
+use crate::secrets::is_secret_key;
 use crate::values::Values;
-use crate::yaml::{Document, SECRET_KEYS, type_phrase};
+use crate::yaml::{Document, type_phrase};
 
 /// The `$id` of the schema, so editors can cache it.
 pub const SCHEMA_ID: &str = "https://postgres-ha.invalid/values.schema.json";
@@ -87,31 +88,62 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
+/// Every property name the schema knows, at any depth (`password`, `replicas`, …).
+#[must_use]
+pub fn is_known_key(key: &str) -> bool {
+    static KEYS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        fn walk(node: &Value, keys: &mut std::collections::HashSet<String>) {
+            match node {
+                Value::Object(map) => {
+                    if let Some(Value::Object(properties)) = map.get("properties") {
+                        keys.extend(properties.keys().cloned());
+                    }
+                    map.values().for_each(|v| walk(v, keys));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, keys)),
+                _ => {}
+            }
+        }
+        let mut keys = std::collections::HashSet::new();
+        walk(schema(), &mut keys);
+        keys
+    })
+    .contains(key)
+}
+
 /// Validates `doc` against the schema, reporting every violation.
 pub(crate) fn check(doc: &Document, reporter: &mut Reporter<'_>) {
-    let mut found: Vec<Finding> = Vec::new();
-    for error in validator().iter_errors(&doc.value) {
-        let pointer = error.instance_path().as_str().to_owned();
-        let from_then = error.schema_path().as_str().contains("/then/");
-        found.extend(describe(doc, &pointer, error.kind(), from_then));
-    }
-    // A value can break a generic constraint and a rule at once (a number where the
-    // `workload-list` branch wants a list): keep the more specific finding only.
-    let specific: Vec<String> = found
-        .iter()
-        .filter(|f| !f.code.as_str().starts_with('S'))
-        .map(|f| f.pointer.clone())
-        .collect();
-    for f in found {
-        if f.code.as_str().starts_with('S') && specific.contains(&f.pointer) {
-            continue;
-        }
+    let report = |f: Finding, reporter: &mut Reporter<'_>| {
         let span = if f.at_key {
             doc.key_span_of(&f.pointer)
         } else {
             doc.span_of(&f.pointer)
         };
         reporter.report(f.code, &f.pointer, span, f.message, f.help);
+    };
+    // A value can break a generic constraint and a rule at once (a number where the
+    // `workload-list` branch wants a list): keep the more specific finding only.
+    // Specific findings are reported at once; generic ones wait until every
+    // specific pointer is known. Both sets grow linearly with the errors.
+    let mut specific = std::collections::HashSet::new();
+    let mut generic = Vec::new();
+    for error in validator().iter_errors(&doc.value) {
+        let pointer = error.instance_path().as_str().to_owned();
+        let from_then = error.schema_path().as_str().contains("/then/");
+        for f in describe(doc, &pointer, error.kind(), from_then) {
+            if f.code.as_str().starts_with('S') {
+                generic.push(f);
+            } else {
+                specific.insert(f.pointer.clone());
+                report(f, reporter);
+            }
+        }
+    }
+    for f in generic {
+        if !specific.contains(&f.pointer) {
+            report(f, reporter);
+        }
     }
 }
 
@@ -158,17 +190,20 @@ pub fn dotted(pointer: &str) -> String {
     }
 }
 
-fn is_secret(pointer: &str) -> bool {
-    pointer
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| SECRET_KEYS.contains(&last))
+/// Whether the value at `pointer` is, or could hold, a secret: under a secret key, or
+/// text that equals or contains a secret written elsewhere (an alias of it).
+fn is_secret(doc: &Document, pointer: &str, value: Option<&Value>) -> bool {
+    pointer.split('/').any(is_secret_key)
+        || match value {
+            Some(Value::String(s)) => doc.secrets.touches(s),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => doc.secrets.is_secret(&v.to_string()),
+            _ => false,
+        }
 }
 
-/// The value for a message: quoted, shortened, or hidden when secret.
-fn shown(pointer: &str, value: Option<&Value>) -> String {
+/// The value for a message: quoted, shortened, or "the value" when it is hidden.
+fn shown(value: Option<&Value>) -> String {
     match value {
-        _ if is_secret(pointer) => "the value".to_owned(),
         Some(Value::String(s)) if s.chars().count() > 40 => {
             format!("`{}…`", s.chars().take(40).collect::<String>())
         }
@@ -189,8 +224,10 @@ fn describe(
     from_then: bool,
 ) -> Vec<Finding> {
     let value = doc.value.pointer(pointer);
+    // What messages may quote: nothing, when the value is or could be a secret.
+    let visible = value.filter(|v| !is_secret(doc, pointer, Some(v)));
     let name = dotted(pointer);
-    if let Some(finding) = attribute(pointer, &name, value, kind, from_then) {
+    if let Some(finding) = attribute(pointer, &name, value, visible, kind, from_then) {
         return vec![finding];
     }
     let generic = |code, message| vec![Finding::new(code, pointer, message, None)];
@@ -229,10 +266,30 @@ fn describe(
                     .join(" or "),
             };
             let found = value.map_or("missing", type_phrase);
-            generic(
+            let help = visible.and_then(Value::as_str).and_then(|text| {
+                let word = text.to_ascii_lowercase();
+                if expected == "a boolean"
+                    && matches!(word.as_str(), "yes" | "no" | "on" | "off" | "y" | "n")
+                {
+                    let truth = matches!(word.as_str(), "yes" | "on" | "y");
+                    Some(format!(
+                        "YAML 1.2 reads `{text}` as a string (only YAML 1.1 called it a boolean); write `{truth}`"
+                    ))
+                } else if expected.contains("integer") || expected.contains("number") {
+                    let digits = text.trim_start_matches(['-', '+']);
+                    (digits.starts_with(|c: char| c.is_ascii_digit())
+                        && text.parse::<f64>().is_ok_and(f64::is_infinite))
+                    .then(|| format!("`{text}` is too large to be a number"))
+                } else {
+                    None
+                }
+            });
+            vec![Finding::new(
                 Code::InvalidType,
+                pointer,
                 format!("{name} must be {expected}, but it is {found}"),
-            )
+                help,
+            )]
         }
         ValidationErrorKind::Enum { options } => {
             let choices = options
@@ -247,10 +304,10 @@ fn describe(
             let mut finding = Finding::new(
                 Code::InvalidEnum,
                 pointer,
-                format!("{} is not a valid {name}", shown(pointer, value)),
+                format!("{} is not a valid {name}", shown(visible)),
                 Some(format!("use one of {choices}")),
             );
-            if let (Some(Value::String(given)), Some(options)) = (value, options.as_array()) {
+            if let (Some(Value::String(given)), Some(options)) = (visible, options.as_array()) {
                 let options: Vec<String> = options
                     .iter()
                     .filter_map(|o| o.as_str().map(str::to_owned))
@@ -264,24 +321,18 @@ fn describe(
         ValidationErrorKind::Minimum { limit }
         | ValidationErrorKind::ExclusiveMinimum { limit } => generic(
             Code::OutOfRange,
-            format!(
-                "{name} is {}, below the minimum of {limit}",
-                shown(pointer, value)
-            ),
+            format!("{name} is {}, below the minimum of {limit}", shown(visible)),
         ),
         ValidationErrorKind::Maximum { limit }
         | ValidationErrorKind::ExclusiveMaximum { limit } => generic(
             Code::OutOfRange,
-            format!(
-                "{name} is {}, above the maximum of {limit}",
-                shown(pointer, value)
-            ),
+            format!("{name} is {}, above the maximum of {limit}", shown(visible)),
         ),
         ValidationErrorKind::Pattern { pattern } => generic(
             Code::InvalidFormat,
             format!(
                 "{} is not a valid {name} (expected the form `{pattern}`)",
-                shown(pointer, value)
+                shown(visible)
             ),
         ),
         ValidationErrorKind::MinLength { limit } => generic(
@@ -338,6 +389,7 @@ fn attribute(
     pointer: &str,
     name: &str,
     value: Option<&Value>,
+    visible: Option<&Value>,
     kind: &ValidationErrorKind,
     from_then: bool,
 ) -> Option<Finding> {
@@ -353,7 +405,7 @@ fn attribute(
                 Code::ReplicasBelowOne,
                 format!(
                     "{name} is {}; at least 1 member is needed",
-                    shown(pointer, value)
+                    shown(visible)
                 ),
                 Some("use 3 members for high availability".into()),
             )
@@ -362,9 +414,9 @@ fn attribute(
             Code::EtcdEven,
             format!(
                 "etcd.replicas is {}, an even number; etcd needs an odd member count",
-                shown(pointer, value)
+                shown(visible)
             ),
-            value.and_then(Value::as_u64).map(|n| {
+            visible.and_then(Value::as_u64).map(|n| {
                 format!(
                     "use {} (same failure tolerance, one fewer vote needed) or {}",
                     n.saturating_sub(1).max(1),
@@ -374,7 +426,7 @@ fn attribute(
         ),
         ("cpu" | "memory", _) if parent.ends_with("/resources") => {
             let memory = last == "memory";
-            let suggestion = match value {
+            let suggestion = match visible {
                 Some(Value::String(s)) if memory => suggest_memory(s),
                 Some(Value::String(s)) => suggest_cpu(s),
                 _ => None,
@@ -393,7 +445,7 @@ fn attribute(
                 Code::InvalidQuantity,
                 format!(
                     "{} is not a valid {} quantity for {name}",
-                    shown(pointer, value),
+                    shown(visible),
                     if memory { "memory" } else { "CPU" }
                 ),
                 help,
@@ -404,12 +456,12 @@ fn attribute(
             if from_then {
                 format!(
                     "{} is not a whole number of revisions",
-                    shown(pointer, value)
+                    shown(visible)
                 )
             } else {
-                format!("{} is not a duration with a unit", shown(pointer, value))
+                format!("{} is not a duration with a unit", shown(visible))
             },
-            Some(match value.and_then(Value::as_str) {
+            Some(match visible.and_then(Value::as_str) {
                 Some(s) if !from_then && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
                     format!("etcd would read `{s}` as {s} hours; write `{s}h` or `{s}m`")
                 }
@@ -422,7 +474,7 @@ fn attribute(
                 Code::CapacityOutOfRange,
                 format!(
                     "{name} is {} GiB; volume sets hold 10 to 65536 GiB",
-                    shown(pointer, value)
+                    shown(visible)
                 ),
                 None,
             )
@@ -434,21 +486,22 @@ fn attribute(
                 Code::TimingBelowMinimum,
                 format!(
                     "{name} is {} s, below Patroni's minimum of {limit} s",
-                    shown(pointer, value)
+                    shown(visible)
                 ),
                 None,
             )
         }
         (_, K::Pattern { .. }) if parent.ends_with("/internal_access/workloads") => finding(
             Code::InvalidWorkloadLink,
-            format!("{} is not a workload link", shown(pointer, value)),
-            Some(match value.and_then(Value::as_str) {
+            format!("{} is not a workload link", shown(visible)),
+            Some(match visible.and_then(Value::as_str) {
                 Some(s) if !s.contains('/') => {
                     format!("write the full link, e.g. `//gvc/GVC/workload/{s}`")
                 }
-                Some(s) if s.chars().any(char::is_uppercase) => {
-                    format!("Control Plane names are lower-case: `{}`", s.to_lowercase())
-                }
+                Some(s) if fixed_link(s).is_some() => format!(
+                    "Control Plane names are lower-case letters, digits and `-`: `{}`",
+                    fixed_link(s).unwrap_or_default()
+                ),
                 _ => "links have the form `//gvc/GVC/workload/NAME`".to_owned(),
             }),
         ),
@@ -484,26 +537,37 @@ fn attribute(
                 Some("add `workloads:` with the links allowed to connect".into()),
             )
         }),
-        ("username" | "database", K::Pattern { .. } | K::MinLength { .. })
+        ("username" | "database", K::Pattern { .. } | K::MinLength { .. } | K::MaxLength { .. })
             if parent == "/postgres" =>
         {
+            let why = match kind {
+                K::Pattern { .. } => "it contains a NUL character",
+                K::MinLength { .. } => "it is empty",
+                _ => "it is longer than 63 characters, and PostgreSQL keeps at most 63 bytes",
+            };
             finding(
                 Code::InvalidIdentifier,
+                format!("{name} cannot be a PostgreSQL name: {why}"),
+                Some("use 1 to 63 bytes without NUL; any other character is fine, names are quoted".into()),
+            )
+        }
+        ("password", K::Pattern { .. }) if parent == "/postgres" => finding(
+            Code::InvalidPassword,
+            "postgres.password contains a NUL character, which PostgreSQL cannot store in a password".into(),
+            Some("remove the NUL (`\\0` in a quoted string)".into()),
+        ),
+        ("replicas", K::Maximum { limit }) if matches!(pointer, "/replicas" | "/etcd/replicas") => {
+            finding(
+                Code::ReplicasAbovePlatformLimit,
                 format!(
-                    "{} is not a plain PostgreSQL identifier for {name}",
-                    shown(pointer, value)
+                    "{name} is {}, above {limit}: Control Plane gives per-member addresses to at most {} replicas",
+                    shown(visible),
+                    crate::limits::MAX_REPLICA_DIRECT
                 ),
-                Some(match value.and_then(Value::as_str) {
-                    Some(s) if !s.is_empty() => {
-                        let fixed: String = s
-                            .to_lowercase()
-                            .chars()
-                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                            .take(63)
-                            .collect();
-                        format!("use lower-case letters, digits and `_`, e.g. `{fixed}`")
-                    }
-                    _ => "use lower-case letters, digits and `_`".to_owned(),
+                Some(if pointer == "/replicas" {
+                    "use 3 members (or up to 6)".into()
+                } else {
+                    "use 3 or 5 etcd members".into()
                 }),
             )
         }
@@ -511,12 +575,55 @@ fn attribute(
             Code::ReservedName,
             format!(
                 "{} is reserved and cannot be used as {name}",
-                shown(pointer, value)
+                shown(visible)
             ),
             Some("choose an application name, e.g. `app`".into()),
         ),
         _ => None,
     }
+}
+
+/// A workload link with its names made valid (lower case, `_` and other characters
+/// as `-`), if that gives a valid link.
+fn fixed_link(link: &str) -> Option<String> {
+    let parts: Vec<&str> = link.split('/').collect();
+    let [_, _, "gvc", gvc, "workload", name] = parts.as_slice() else {
+        return None;
+    };
+    let fix = |name: &str| {
+        let mut out: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        while out.contains("--") {
+            out = out.replace("--", "-");
+        }
+        out.trim_matches('-').to_owned()
+    };
+    let fixed = format!("//gvc/{}/workload/{}", fix(gvc), fix(name));
+    let valid = regex_lite_match(&fixed);
+    (valid && fixed != link).then_some(fixed)
+}
+
+/// Whether `link` matches [`crate::values::WORKLOAD_LINK_PATTERN`], checked with the
+/// same validator the schema uses.
+fn regex_lite_match(link: &str) -> bool {
+    static LINK: OnceLock<jsonschema::Validator> = OnceLock::new();
+    LINK.get_or_init(|| {
+        jsonschema::validator_for(&serde_json::json!({
+            "type": "string",
+            "pattern": crate::values::WORKLOAD_LINK_PATTERN
+        }))
+        .expect("the link pattern compiles")
+    })
+    .is_valid(&Value::String(link.to_owned()))
 }
 
 /// The property names the schema allows at an instance pointer.
@@ -630,7 +737,19 @@ mod tests {
         );
         assert_eq!(
             d.help.as_deref(),
-            Some("Control Plane names are lower-case: `//gvc/a/workload/b`")
+            Some(
+                "Control Plane names are lower-case letters, digits and `-`: `//gvc/a/workload/b`"
+            )
+        );
+        let d = only(
+            "internal_access: {type: workload-list, workloads: [\"//gvc/prod/workload/Web_App\"]}\n",
+            Code::InvalidWorkloadLink,
+        );
+        assert_eq!(
+            d.help.as_deref(),
+            Some(
+                "Control Plane names are lower-case letters, digits and `-`: `//gvc/prod/workload/web-app`"
+            )
         );
         let d = only(
             "postgres: {parameters: {shared_buffers: [1]}}\n",

@@ -11,13 +11,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::quantity::{CpuQuantity, MemoryQuantity};
+use crate::render::patroni::{REPLICATION_USER, REWIND_USER, SUPERUSER};
 
 /// Pattern of a Control Plane workload link accepted by `internal_access.workloads`.
 pub const WORKLOAD_LINK_PATTERN: &str =
     "^//gvc/[a-z]([-a-z0-9]*[a-z0-9])?/workload/[a-z]([-a-z0-9]*[a-z0-9])?$";
 
-/// Pattern of a PostgreSQL role or database name that needs no quoting in tools and URLs.
-pub const IDENTIFIER_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
+/// Text PostgreSQL can store: anything but a NUL (names are also at most 63 bytes,
+/// which JSON Schema cannot count; a rule checks that).
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
+/// Longest role or database name, in bytes (PostgreSQL's NAMEDATALEN - 1).
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// Values of one postgres-ha release: a Patroni-managed PostgreSQL 17 cluster with its
 /// own etcd cluster for leader election.
@@ -26,8 +31,10 @@ pub const IDENTIFIER_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
 #[schemars(title = "postgres-ha values")]
 pub struct Values {
     /// Number of PostgreSQL members (one primary, the rest streaming replicas). Use 3
-    /// or more for automatic failover with a synchronous standby to spare.
-    #[schemars(range(min = 1, max = 20))]
+    /// for automatic failover with a synchronous standby to spare; at most 6, since
+    /// each member needs its own address on Control Plane.
+    #[schemars(range(min = 1, max = crate::limits::MAX_REPLICA_DIRECT))]
+    #[serde(deserialize_with = "whole::number")]
     pub replicas: u32,
     /// CPU and memory of each PostgreSQL member.
     pub resources: Resources,
@@ -82,15 +89,21 @@ pub struct Resources {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Postgres {
-    /// Application role; owns `database`. Lower-case letters, digits and `_`.
-    #[schemars(regex(pattern = IDENTIFIER_PATTERN))]
-    #[schemars(extend("not" = {"enum": ["postgres", "replicator", "rewind_user", "pg_monitor", "public", "none"]}))]
+    /// Application role; owns `database`. Any name PostgreSQL accepts (1 to 63 bytes;
+    /// it is quoted everywhere), except the internal roles, `public`, `none` and names
+    /// starting with `pg_`.
+    #[schemars(regex(pattern = NO_NUL_PATTERN), length(min = 1, max = 63))]
+    #[schemars(extend("not" = {"anyOf": [
+        {"enum": [SUPERUSER, REPLICATION_USER, REWIND_USER, "public", "none"]},
+        {"pattern": "^pg_"}
+    ]}))]
     pub username: String,
     /// Password of `username`. Stored only in a Control Plane secret; never printed.
-    #[schemars(length(min = 1, max = 1000))]
+    #[schemars(regex(pattern = NO_NUL_PATTERN), length(min = 1, max = 1000))]
     pub password: String,
-    /// Application database, created at bootstrap and owned by `username`.
-    #[schemars(regex(pattern = IDENTIFIER_PATTERN))]
+    /// Application database, created at bootstrap and owned by `username`. Any name
+    /// PostgreSQL accepts (1 to 63 bytes), except `postgres`, `template0`, `template1`.
+    #[schemars(regex(pattern = NO_NUL_PATTERN), length(min = 1, max = 63))]
     #[schemars(extend("not" = {"enum": ["postgres", "template0", "template1"]}))]
     pub database: String,
     /// Extra `postgresql.conf` parameters, applied through Patroni. Parameters Patroni
@@ -126,7 +139,8 @@ pub enum ParameterValue {
 #[serde(deny_unknown_fields, default)]
 pub struct VolumeSet {
     /// Initial capacity of each member's volume, in GiB (10 to 65536).
-    #[schemars(range(min = 10, max = 65536))]
+    #[schemars(range(min = crate::limits::MIN_VOLUME_GIB, max = crate::limits::MAX_VOLUME_GIB))]
+    #[serde(deserialize_with = "whole::number")]
     pub capacity: u32,
 }
 
@@ -168,9 +182,11 @@ pub enum AccessType {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Etcd {
-    /// Number of etcd members. Must be odd: 3 tolerates one failure, 5 tolerates two.
-    #[schemars(range(min = 1, max = 9))]
-    #[schemars(extend("not" = {"multipleOf": 2}))]
+    /// Number of etcd members. Must be odd: 3 tolerates one failure, 5 tolerates two
+    /// (at most 5: each member needs its own address on Control Plane).
+    #[schemars(range(min = 1, max = crate::limits::MAX_ETCD_MEMBERS))]
+    #[schemars(extend("not" = {"type": "integer", "multipleOf": 2}))]
+    #[serde(deserialize_with = "whole::number")]
     pub replicas: u32,
     /// CPU and memory of each etcd member.
     pub resources: Resources,
@@ -271,6 +287,7 @@ pub struct Patroni {
     /// A replica lagging more than this many bytes is never promoted (asynchronous
     /// mode only; the synchronous standby is never behind).
     #[schemars(range(min = 0))]
+    #[serde(deserialize_with = "whole::number")]
     pub maximum_lag_on_failover: u64,
 }
 
@@ -294,13 +311,16 @@ pub struct Timing {
     pub preset: TimingPreset,
     /// Seconds the leader lease lives without renewal (≥ 20). Default: from the preset.
     #[schemars(range(min = 20, max = 3600))]
+    #[serde(deserialize_with = "whole::optional")]
     pub ttl: Option<u32>,
     /// Seconds between Patroni's checks (≥ 1). Default: from the preset.
     #[schemars(range(min = 1, max = 600))]
+    #[serde(deserialize_with = "whole::optional")]
     pub loop_wait: Option<u32>,
     /// Seconds Patroni retries etcd and PostgreSQL before demoting (≥ 3). Default:
     /// from the preset.
     #[schemars(range(min = 3, max = 1200))]
+    #[serde(deserialize_with = "whole::optional")]
     pub retry_timeout: Option<u32>,
 }
 
@@ -364,6 +384,7 @@ pub struct Proxy {
     pub enabled: bool,
     /// Number of proxy replicas.
     #[schemars(range(min = 1, max = 10))]
+    #[serde(deserialize_with = "whole::number")]
     pub replicas: u32,
     /// CPU and memory of each proxy replica.
     pub resources: Resources,
@@ -404,5 +425,44 @@ impl Default for Images {
             etcd: "controlplanecorporation/etcd:0.1".into(),
             proxy: "haproxy:2.9".into(),
         }
+    }
+}
+
+/// Whole numbers written as `3` or `3.0`: JSON Schema calls both integers, so the
+/// model must read both (the schema has already checked the range).
+mod whole {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn whole<E: Error>(value: &serde_json::Number) -> Result<u64, E> {
+        value
+            .as_u64()
+            .or_else(|| {
+                // `3.0`: its decimal form without the fraction is a whole number.
+                let f = value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0)?;
+                format!("{f:.0}").parse().ok()
+            })
+            .ok_or_else(|| E::custom(format!("{value} is not a whole number")))
+    }
+
+    pub(super) fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<u64>,
+    {
+        let n = whole(&serde_json::Number::deserialize(deserializer)?)?;
+        T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
+    }
+
+    pub(super) fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<u64>,
+    {
+        Option::<serde_json::Number>::deserialize(deserializer)?
+            .map(|n| {
+                let n = whole(&n)?;
+                T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
+            })
+            .transpose()
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::codes::Code;
 use crate::diagnostic::{Reporter, Span};
+use crate::secrets::{SecretFacts, Secrets, is_secret_key};
 
 /// Largest values file accepted, in bytes.
 pub const MAX_BYTES: usize = 1 << 20;
@@ -18,8 +19,9 @@ pub const MAX_BYTES: usize = 1 << 20;
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes that aliases may add in all.
 pub const MAX_ALIAS_NODES: usize = 10_000;
-/// Keys whose scalar values are secrets: never shown, starred out in code frames.
-pub const SECRET_KEYS: &[&str] = &["password"];
+/// Most keys, values and list items a file may write. A values file has a few
+/// hundred; the limit keeps every later stage (schema, rules, reports) small.
+pub const MAX_NODES: usize = 10_000;
 
 /// Where a node sits in the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct NodeSpan {
 pub struct Document {
     pub value: Value,
     nodes: HashMap<String, NodeSpan>,
+    /// The secret values written in the file, to keep them out of messages.
+    pub secrets: Secrets,
 }
 
 impl Document {
@@ -75,12 +79,12 @@ impl Document {
     }
 }
 
-/// The outcome of parsing: a document unless parsing failed, plus the spans of
-/// secret values seen (even when parsing stopped part-way).
+/// The outcome of parsing: a document unless parsing failed, plus what was learnt
+/// about secrets (even when parsing stopped part-way).
 #[derive(Debug)]
 pub struct Parsed {
     pub document: Option<Document>,
-    pub secret_spans: Vec<Span>,
+    pub secrets: SecretFacts,
 }
 
 /// Escapes one JSON-pointer segment (RFC 6901).
@@ -89,10 +93,58 @@ pub fn escape_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Parses `text`, reporting problems to `reporter`.
+/// Most YAML indicator characters (`,[]{}&*!:?`) a file may hold: four per node.
+/// The scanner reads a whole flow collection that could be a key (a file written as
+/// one JSON object) before it emits its first event, so the node limit alone would
+/// come too late; this bound is checked before parsing and keeps that read small.
+pub const MAX_INDICATORS: usize = 4 * MAX_NODES;
+
+/// Which values of a file are secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secrecy {
+    /// Values under keys that are or resemble `password` (a values file).
+    SecretKeys,
+    /// Every value; keys stay visible (a credentials file).
+    AllValues,
+}
+
+/// Parses a values file, reporting problems to `reporter`.
 pub fn parse(text: &str, reporter: &mut Reporter<'_>) -> Parsed {
-    let mut builder = Builder::new(text);
+    parse_with(text, reporter, Secrecy::SecretKeys)
+}
+
+/// Parses `text` with the given notion of what is secret.
+pub fn parse_with(text: &str, reporter: &mut Reporter<'_>, secrecy: Secrecy) -> Parsed {
+    if let Some((at, _)) = text
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| b",[]{}&*!:?".contains(b))
+        .nth(MAX_INDICATORS)
+    {
+        reporter.report(
+            Code::TooManyNodes,
+            "",
+            Span::new(at, at + 1),
+            format!(
+                "the file holds more than {MAX_INDICATORS} YAML indicators (`,` `[` `{{` `:` `&` …): \
+                 more than its {MAX_NODES} keys, values and list items could need"
+            ),
+            Some("a values file needs a few hundred at most; pass the values file itself".into()),
+        );
+        return Parsed {
+            document: None,
+            secrets: SecretFacts {
+                unproven_from: Some(0),
+                ..SecretFacts::default()
+            },
+        };
+    }
+    let mut builder = Builder::new(text, secrecy);
     let outcome = builder.run(reporter);
+    if outcome.is_err() {
+        builder.facts.unproven_from = Some(builder.proven_to);
+        builder.facts.failed_in_secret = builder.in_secret();
+    }
     let document = match (outcome, builder.root.take()) {
         (Err(()), _) => None,
         (Ok(()), None | Some(Value::Null)) => {
@@ -122,11 +174,12 @@ pub fn parse(text: &str, reporter: &mut Reporter<'_>) -> Parsed {
         (Ok(()), Some(value)) => Some(Document {
             value,
             nodes: std::mem::take(&mut builder.nodes),
+            secrets: Secrets::new(builder.facts.values.iter().cloned()),
         }),
     };
     Parsed {
         document,
-        secret_spans: builder.secrets,
+        secrets: builder.facts,
     }
 }
 
@@ -198,13 +251,21 @@ struct Frame {
     anchor: usize,
     /// Depth of the deepest node below this one, counting aliased content.
     depth_below: usize,
+    /// Inside a secret value: every scalar below is a secret.
+    secret: bool,
+    /// Index of this container's first scalar in the facts' scalar list.
+    scalars_from: usize,
+    /// Scalar spans that aliases inside this container brought in.
+    aliased_spans: Vec<Span>,
 }
 
-/// An anchored node: its value, how many nodes it holds, and how deep it is.
+/// An anchored node: its value, how many nodes it holds, how deep it is, and the
+/// source spans of its scalars (so an alias used as a secret hides its anchor too).
 struct Anchored {
     value: Value,
     nodes: usize,
     depth: usize,
+    spans: Vec<Span>,
 }
 
 struct Builder<'t> {
@@ -215,14 +276,19 @@ struct Builder<'t> {
     nodes: HashMap<String, NodeSpan>,
     anchors: HashMap<usize, Anchored>,
     alias_nodes: usize,
-    secrets: Vec<Span>,
+    facts: SecretFacts,
+    secrecy: Secrecy,
+    /// Keys, scalars, containers and aliases read so far.
+    nodes_read: usize,
+    /// End of the last event read without error: text after it is unproven.
+    proven_to: usize,
     documents: usize,
 }
 
 type Step = Result<(), ()>;
 
 impl<'t> Builder<'t> {
-    fn new(text: &'t str) -> Self {
+    fn new(text: &'t str, secrecy: Secrecy) -> Self {
         Self {
             text,
             offsets: Offsets::new(text),
@@ -231,7 +297,10 @@ impl<'t> Builder<'t> {
             nodes: HashMap::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
-            secrets: Vec::new(),
+            facts: SecretFacts::default(),
+            secrecy,
+            nodes_read: 0,
+            proven_to: 0,
             documents: 0,
         }
     }
@@ -239,7 +308,11 @@ impl<'t> Builder<'t> {
     fn run(&mut self, reporter: &mut Reporter<'_>) -> Step {
         for event in Parser::new_from_str(self.text) {
             match event {
-                Ok((event, span)) => self.event(event, self.offsets.span(span), reporter)?,
+                Ok((event, span)) => {
+                    let span = self.offsets.span(span);
+                    self.event(event, span, reporter)?;
+                    self.proven_to = self.proven_to.max(span.end as usize);
+                }
                 Err(error) => {
                     let at = self.offsets.byte(error.marker().index());
                     let end = self.text[at..]
@@ -266,6 +339,15 @@ impl<'t> Builder<'t> {
         Ok(())
     }
 
+    /// Whether the node about to be read is (inside) a secret value.
+    fn in_secret(&self) -> bool {
+        self.stack.last().is_some_and(|frame| {
+            self.secrecy == Secrecy::AllValues
+                || frame.secret
+                || matches!(&frame.container, Container::Map { key: Some((k, _)), .. } if is_secret_key(k))
+        })
+    }
+
     /// Pointer of the node being read, for diagnostics raised mid-parse.
     fn current_pointer(&self) -> String {
         self.stack
@@ -275,6 +357,28 @@ impl<'t> Builder<'t> {
     }
 
     fn event(&mut self, event: Event<'_>, span: Span, reporter: &mut Reporter<'_>) -> Step {
+        if matches!(
+            event,
+            Event::Scalar(..)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                | Event::Alias(_)
+        ) {
+            self.nodes_read += 1;
+            if self.nodes_read > MAX_NODES {
+                reporter.report(
+                    Code::TooManyNodes,
+                    &self.child_pointer(),
+                    span,
+                    format!("the file writes more than {MAX_NODES} keys, values and list items"),
+                    Some(
+                        "a values file needs a few hundred at most; pass the values file itself"
+                            .into(),
+                    ),
+                );
+                return Err(());
+            }
+        }
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -291,8 +395,18 @@ impl<'t> Builder<'t> {
                 Ok(())
             }
             Event::Scalar(text, style, anchor, tag) => {
+                self.facts.scalars.push(span);
                 if self.awaiting_key() {
+                    if self.stack.last().is_some_and(|f| f.secret) {
+                        self.facts.spans.push(span);
+                        self.facts.values.push(text.to_string());
+                    }
+                    self.facts.keys.push(span);
                     return self.key(text.into_owned(), span, reporter);
+                }
+                if self.in_secret() {
+                    self.facts.spans.push(span);
+                    self.facts.values.push(text.to_string());
                 }
                 let value = resolve_scalar(&text, style, tag.as_deref()).map_err(|message| {
                     reporter.report(
@@ -303,7 +417,8 @@ impl<'t> Builder<'t> {
                         None,
                     );
                 })?;
-                self.complete(value, span, anchor, 1, 0, true);
+                let spans = if anchor == 0 { Vec::new() } else { vec![span] };
+                self.complete(value, span, (anchor, spans), 1, 0, true);
                 Ok(())
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -335,6 +450,9 @@ impl<'t> Builder<'t> {
                     start: span.start as usize,
                     anchor,
                     depth_below: 0,
+                    secret: self.in_secret(),
+                    scalars_from: self.facts.scalars.len(),
+                    aliased_spans: Vec::new(),
                 });
                 Ok(())
             }
@@ -348,10 +466,20 @@ impl<'t> Builder<'t> {
                 };
                 let nodes = count_nodes(&value);
                 let end = (span.end as usize).max(frame.start);
+                if let Some(parent) = self.stack.last_mut() {
+                    parent.aliased_spans.extend_from_slice(&frame.aliased_spans);
+                }
+                let spans = if frame.anchor == 0 {
+                    Vec::new()
+                } else {
+                    let mut spans = self.facts.scalars[frame.scalars_from..].to_vec();
+                    spans.extend_from_slice(&frame.aliased_spans);
+                    spans
+                };
                 self.complete(
                     value,
                     Span::new(frame.start, end),
-                    frame.anchor,
+                    (frame.anchor, spans),
                     nodes,
                     frame.depth_below + 1,
                     false,
@@ -397,7 +525,16 @@ impl<'t> Builder<'t> {
                 }
                 let (value, nodes, depth) =
                     (anchored.value.clone(), anchored.nodes, anchored.depth);
-                self.complete(value, span, 0, nodes, depth, false);
+                let spans = anchored.spans.clone();
+                if self.in_secret() {
+                    // An alias used as a secret: its anchor's text is a secret too.
+                    self.facts.spans.extend_from_slice(&spans);
+                    collect_strings(&value, &mut self.facts.values);
+                }
+                if let Some(parent) = self.stack.last_mut() {
+                    parent.aliased_spans.extend_from_slice(&spans);
+                }
+                self.complete(value, span, (0, Vec::new()), nodes, depth, false);
                 Ok(())
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
@@ -478,7 +615,7 @@ impl<'t> Builder<'t> {
         &mut self,
         value: Value,
         span: Span,
-        anchor: usize,
+        (anchor, spans): (usize, Vec<Span>),
         nodes: usize,
         depth: usize,
         scalar: bool,
@@ -490,6 +627,7 @@ impl<'t> Builder<'t> {
                     value: value.clone(),
                     nodes,
                     depth,
+                    spans,
                 },
             );
         }
@@ -505,9 +643,6 @@ impl<'t> Builder<'t> {
                         let Some((key, span_of_key)) = key.take() else {
                             return;
                         };
-                        if scalar && SECRET_KEYS.contains(&key.as_str()) {
-                            self.secrets.push(span);
-                        }
                         key_span = Some(span_of_key);
                         map.insert(key, value);
                     }
@@ -522,6 +657,22 @@ impl<'t> Builder<'t> {
                 scalar,
             },
         );
+    }
+}
+
+/// Every key and scalar of `value` as text (numbers and booleans as JSON writes them).
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => {
+            for (key, value) in map {
+                out.push(key.clone());
+                collect_strings(value, out);
+            }
+        }
+        other => out.push(other.to_string()),
     }
 }
 
@@ -693,6 +844,34 @@ mod tests {
         let mut reporter = Reporter::new(text);
         let parsed = parse(text, &mut reporter);
         assert!(parsed.document.is_none());
-        assert_eq!(&text[parsed.secret_spans[0].range()], "s3cr3t");
+        assert_eq!(&text[parsed.secrets.spans[0].range()], "s3cr3t");
+        assert_eq!(parsed.secrets.unproven_from, Some(text.len() - 1));
+    }
+
+    #[test]
+    fn aliases_of_secrets_are_secrets_both_ways() {
+        let text = "x: &pw S3cret
+y: &list [a, *pw]
+postgres: {password: *list}
+";
+        let mut reporter = Reporter::new(text);
+        let parsed = parse(text, &mut reporter);
+        let hidden: Vec<&str> = parsed
+            .secrets
+            .spans
+            .iter()
+            .map(|s| &text[s.range()])
+            .collect();
+        assert!(
+            hidden.iter().any(|h| h.ends_with("S3cret")) && hidden.contains(&"a"),
+            "{hidden:?}"
+        );
+        assert!(parsed.secrets.values.contains(&"S3cret".to_owned()));
+        // Anchored at the password and used elsewhere: the value is known as secret.
+        let text = "postgres: {password: &pw S3cret}
+internal_access: {type: *pw}
+";
+        let parsed = parse(text, &mut Reporter::new(text));
+        assert!(parsed.document.unwrap().secrets.is_secret("S3cret"));
     }
 }

@@ -282,3 +282,26 @@ fn bootstrap_script_creates_the_role_and_database_byte_exact() {
     let checksums = server.psql("postgres", "postgres", SUPERUSER, "show data_checksums");
     assert_eq!(checksums.stdout.trim(), "on");
 }
+
+/// `postgres.parameters` is checked against the pinned server's own `pg_settings`:
+/// regenerating the table from the installed PostgreSQL changes nothing.
+#[test]
+fn parameter_table_is_the_pinned_servers_own() {
+    runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("pg_settings.rs");
+    let out = run(
+        Command::new("bash")
+            .arg(root().join("scripts/gen-pg-settings.sh"))
+            .arg(root().join(".tools/runtime"))
+            .arg(&generated),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        std::fs::read_to_string(&generated).unwrap()
+            == std::fs::read_to_string(root().join("core/src/pg_settings.rs")).unwrap(),
+        "core/src/pg_settings.rs is stale: run scripts/gen-pg-settings.sh .tools/runtime"
+    );
+}

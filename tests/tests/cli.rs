@@ -31,19 +31,54 @@ fn exit_codes() {
     assert_eq!(cli(&["frobnicate"]).code, Some(2));
     let missing = cli(&["validate", &valid, "/nonexistent/values.yaml"]);
     assert_eq!(missing.code, Some(2));
+    // The unreadable file is reported like any problem, and the readable one was
+    // still checked.
     assert!(
-        missing
-            .stderr
-            .contains("cannot read /nonexistent/values.yaml"),
-        "{}",
-        missing.stderr
-    );
-    // The readable file was still checked and reported.
-    assert!(
-        missing.stdout.contains("1 file checked"),
+        missing.stdout.contains("error[Y012]")
+            && missing
+                .stdout
+                .contains("cannot read /nonexistent/values.yaml")
+            && missing.stdout.contains("in 2 files"),
         "{}",
         missing.stdout
     );
+    let json = cli(&["validate", "-o", "json", &valid, "/nonexistent/values.yaml"]);
+    assert_eq!(json.code, Some(2));
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["files"].as_array().unwrap().len(), 2);
+    assert_eq!(report["files"][1]["file"], "/nonexistent/values.yaml");
+    assert_eq!(report["files"][1]["diagnostics"][0]["code"], "Y012");
+}
+
+#[test]
+fn only_regular_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // A named pipe with no writer would block forever; a directory or device is no
+    // values file either. Each is refused at once with status 2.
+    for path in [
+        fifo.to_str().unwrap(),
+        "/dev/zero",
+        dir.path().to_str().unwrap(),
+    ] {
+        for format in ["human", "json"] {
+            let out = cli(&["validate", "--format", format, path]);
+            assert_eq!(out.code, Some(2), "{path}: {out:?}");
+            assert!(out.stdout.contains("Y012"), "{path}: {}", out.stdout);
+        }
+    }
+    let out = cli(&[
+        "render",
+        "db",
+        "-f",
+        fifo.to_str().unwrap(),
+        "--gvc",
+        "prod",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
 }
 
 #[test]
@@ -223,7 +258,47 @@ fn help_and_completions() {
         let out = cli(&["completions", shell]);
         assert_eq!(out.code, Some(0));
         assert!(out.stdout.contains("validate"), "{shell}");
+        // Internal commands are not offered.
+        assert!(!out.stdout.contains("supervise"), "{shell}");
     }
+}
+
+/// The bash script completes past the first word, as a user's shell runs it.
+#[test]
+fn bash_completion_works_in_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("completion.bash");
+    std::fs::write(&script, cli(&["completions", "bash"]).stdout).unwrap();
+    let driver = format!(
+        r#"source '{}'
+words() {{
+  COMP_WORDS=("$@"); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+  COMP_LINE="$*"; COMP_POINT=${{#COMP_LINE}}
+  local fn; fn=$(complete -p cpln-postgres-ha | sed -E 's/.*-F ([^ ]+).*/\1/')
+  COMPREPLY=()
+  "$fn" cpln-postgres-ha "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+  echo "${{COMPREPLY[*]}}"
+}}
+words cpln-postgres-ha lo
+words cpln-postgres-ha local s
+words cpln-postgres-ha validate --fo
+words cpln-postgres-ha validate --format j
+words cpln-postgres-ha render db --cred
+"#,
+        script.display()
+    );
+    let out = run(
+        Command::new("bash").arg("--norc").arg("-c").arg(driver),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["local", "status", "--format", "json", "--credentials"],
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -251,5 +326,28 @@ fn secrets_never_reach_any_output() {
                 out.stdout
             );
         }
+    }
+}
+
+#[test]
+fn unknown_local_cluster_is_named_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    for args in [
+        &["local", "dsn", "nope"][..],
+        &["local", "status", "nope"],
+        &["local", "down", "nope"],
+        &["local", "logs", "nope"],
+        &["status", "nope", "--local"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--state-dir", state]);
+        let out = cli(&args);
+        assert_eq!(out.code, Some(2), "{args:?}");
+        assert!(
+            out.stderr.contains("there is no local cluster named nope"),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
 }

@@ -17,6 +17,10 @@ const BEYOND_SCHEMA: &[Code] = &[
     Code::StrictWithoutStandby,
     Code::TimingRule,
     Code::ManagedParameter,
+    Code::SynchronousCommitWeakened,
+    Code::UnknownParameter,
+    Code::UnsafeParameterValue,
+    Code::InvalidParameterValue,
 ];
 
 fn check_jsonschema(file: &std::path::Path) -> bool {

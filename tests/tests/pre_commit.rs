@@ -84,9 +84,9 @@ impl Scratch {
 }
 
 const INVALID: &str =
-    "replicas: 3\netcd:\n  replicas: 4\npostgres:\n  password: a-long-enough-password\n";
+    "replicas: 3\netcd:\n  replicas: 4\npostgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n";
 const VALID: &str =
-    "replicas: 3\netcd:\n  replicas: 3\npostgres:\n  password: a-long-enough-password\n";
+    "replicas: 3\netcd:\n  replicas: 3\npostgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n";
 
 fn assert_refuses_then_accepts(scratch: &Scratch) {
     let refused = scratch.commit(INVALID);

@@ -99,7 +99,7 @@ fn variant_snapshots() {
     ];
     for (name, text) in variants {
         let values = values_from(&format!(
-            "{text}postgres:\n  password: a-long-enough-password\n"
+            "{text}postgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n"
         ));
         insta::assert_snapshot!(name, render_yaml(&values));
     }
@@ -178,8 +178,10 @@ fn lint_holds_over_many_variants() {
 
 #[test]
 fn render_refuses_more_members_than_the_platform_runs() {
+    // Validation refuses these first (R007); render keeps its own guard for values
+    // built in code.
     let mut values = Values::default();
-    values.etcd.replicas = 7; // valid values (R005 warns only above 7), but not on Control Plane
+    values.etcd.replicas = 7;
     let error = render::render(&values, &release(), &credentials()).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -188,6 +190,164 @@ fn render_refuses_more_members_than_the_platform_runs() {
     values.etcd.replicas = 3;
     values.replicas = 7;
     assert!(render::render(&values, &release(), &credentials()).is_err());
+}
+
+/// `validate` and `render` reach the same verdict on every fixture, with and without
+/// `--strict`; a refused render writes nothing.
+#[test]
+fn validate_and_render_agree_on_every_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, fixture) in postgres_ha_tests::fixtures().into_iter().enumerate() {
+        let path = fixture.path.to_str().unwrap();
+        for strict in [false, true] {
+            let mut validate = vec!["validate", "-o", "json", path];
+            let creds = dir.path().join(format!("{i}-{strict}.credentials.yaml"));
+            let mut render = vec![
+                "render",
+                "db",
+                "-f",
+                path,
+                "--gvc",
+                "prod",
+                "--credentials",
+                creds.to_str().unwrap(),
+            ];
+            if strict {
+                validate.push("--strict");
+                render.push("--strict");
+            }
+            let validated = cli(&validate);
+            let rendered = cli(&render);
+            assert_eq!(
+                validated.code, rendered.code,
+                "{path} (strict: {strict}): validate {:?}, render {:?}: {}",
+                validated.code, rendered.code, rendered.stderr
+            );
+            assert_eq!(creds.exists(), rendered.code == Some(0), "{path}");
+        }
+    }
+}
+
+#[test]
+fn render_shows_warnings_and_takes_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("x.credentials.yaml");
+    let args = [
+        "render",
+        "x",
+        "-f",
+        "-",
+        "--gvc",
+        "prod",
+        "--credentials",
+        creds.to_str().unwrap(),
+    ];
+    let out = cli_with(&args, Some(b"{}\n"), &[]);
+    assert_eq!(out.code, Some(0));
+    assert!(out.stderr.contains("warning[C001]"), "{}", out.stderr);
+    assert!(out.stderr.contains("the default is used"), "{}", out.stderr);
+    std::fs::remove_file(&creds).unwrap();
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    let out = cli_with(&strict, Some(b"{}\n"), &[]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(!creds.exists());
+}
+
+#[test]
+fn credentials_file_is_checked_like_a_values_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("c.yaml");
+    assert_eq!(render_seed(&creds, &[]).code, Some(0));
+    let good = std::fs::read_to_string(&creds).unwrap();
+    let write = |text: &str, mode: u32| {
+        std::fs::write(&creds, text).unwrap();
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Readable by others: refused with the fix, as ssh does.
+    write(&good, 0o644);
+    let out = render_seed(&creds, &[]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+    // A one-character password and one with a NUL: refused by code and line, unshown.
+    let superuser = good
+        .lines()
+        .find_map(|l| l.strip_prefix("superuser-password: "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    for (text, code) in [
+        (good.replace(&superuser, "x"), "C004"),
+        (
+            good.replace(&superuser, &format!("{}\\0", &superuser[..20])),
+            "C004",
+        ),
+        (format!("{}\n", "[".repeat(100_000)), "Y014"),
+        (format!("{}\n", "[".repeat(1_000)), "Y005"),
+        (
+            good.replace("superuser-password", "superuser-pasword"),
+            "S002",
+        ),
+    ] {
+        write(&text, 0o600);
+        let out = render_seed(&creds, &[]);
+        assert_eq!(out.code, Some(1), "{code}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("error[{code}]")),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains(&superuser[..20]), "{}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+    // Not a regular file, or a link to one.
+    let link = dir.path().join("link.yaml");
+    write(&good, 0o600);
+    std::os::unix::fs::symlink(&creds, &link).unwrap();
+    for path in [link.as_path(), std::path::Path::new("/dev/zero")] {
+        let out = render_seed(path, &[]);
+        assert_eq!(out.code, Some(2), "{}: {}", path.display(), out.stderr);
+    }
+}
+
+#[test]
+fn credentials_are_not_reused_across_gvcs_unless_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, "postgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n").unwrap();
+    let render = |gvc: &str, extra: &[&str]| {
+        let mut args = vec!["render", "db", "-f", values.to_str().unwrap(), "--gvc", gvc];
+        args.extend(extra);
+        cli(&args)
+    };
+    assert_eq!(render("prod", &[]).code, Some(0));
+    let creds = dir.path().join("db.credentials.yaml");
+    assert!(
+        std::fs::read_to_string(&creds)
+            .unwrap()
+            .contains("gvc: \"prod\"")
+    );
+    let staging = render("staging", &[]);
+    assert_eq!(staging.code, Some(2));
+    assert!(
+        staging
+            .stderr
+            .contains("generated for GVC `prod`, not GVC `staging`"),
+        "{}",
+        staging.stderr
+    );
+    let named = render("staging", &["--credentials", creds.to_str().unwrap()]);
+    assert_eq!(named.code, Some(0), "{}", named.stderr);
+    assert!(named.stderr.contains("reusing it"), "{}", named.stderr);
+    let fresh = dir.path().join("staging.credentials.yaml");
+    let own = render("staging", &["--credentials", fresh.to_str().unwrap()]);
+    assert_eq!(own.code, Some(0));
+    assert_ne!(
+        std::fs::read_to_string(&fresh).unwrap(),
+        std::fs::read_to_string(&creds).unwrap()
+    );
 }
 
 #[test]
@@ -218,7 +378,7 @@ fn resources_come_in_apply_order_with_tags() {
 #[test]
 fn internal_access_is_rendered_as_the_values_say() {
     let values = values_from(
-        "internal_access:\n  type: workload-list\n  workloads: [//gvc/prod/workload/api]\npostgres:\n  password: a-long-enough-password\n",
+        "internal_access:\n  type: workload-list\n  workloads: [//gvc/prod/workload/api]\npostgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n",
     );
     let resources = documents(&render_yaml(&values));
     let internal =
@@ -251,7 +411,7 @@ fn internal_access_is_rendered_as_the_values_say() {
         );
     }
     let same_gvc = documents(&render_yaml(&values_from(
-        "postgres:\n  password: a-long-enough-password\n",
+        "postgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n",
     )));
     assert_eq!(
         find(&same_gvc, "db-postgres")["spec"]["firewallConfig"]["internal"],
@@ -316,7 +476,7 @@ fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
 #[test]
 fn patroni_configuration_is_complete() {
     let resources = documents(&render_yaml(&values_from(
-        "patroni:\n  timing:\n    preset: safe\n    retry_timeout: 15\npostgres:\n  password: a-long-enough-password\n",
+        "patroni:\n  timing:\n    preset: safe\n    retry_timeout: 15\npostgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n",
     )));
     let payload = find(&resources, "db-patroni-config")["data"]["payload"]
         .as_str()
@@ -474,7 +634,7 @@ fn render_refuses_invalid_values_and_names() {
     assert!(out.stderr.contains("error[R003]"), "{}", out.stderr);
     let dir = tempfile::tempdir().unwrap();
     let values = dir.path().join("values.yaml");
-    std::fs::write(&values, "postgres:\n  password: a-long-enough-password\n").unwrap();
+    std::fs::write(&values, "postgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n").unwrap();
     let long = "a".repeat(render::MAX_RELEASE_NAME + 1);
     for (name, expected) in [
         (long.as_str(), "the limit is 40"),

@@ -18,12 +18,12 @@ use serde_json::{Value, json};
 
 use crate::ExitStatus;
 use crate::args::{LocalCommand, LocalDirs, StatusArgs, StatusFormat};
-use crate::commands::validate::read;
+use crate::input::{Privacy, read};
 use crate::local::api::{self, Member};
 use crate::local::process::{self, alive, fence, free_port, port_free, signal};
 use crate::local::state::{Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base};
 use crate::local::supervisor;
-use crate::report::{valid_values_or_report, write_stdout};
+use crate::report::{checked_values, write_stdout};
 use crate::secrets::{random_password, write_private};
 
 const INSTALL_SCRIPT: &str = include_str!("../../../scripts/install-runtime.sh");
@@ -43,7 +43,7 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
         LocalCommand::Down { name, purge, dirs } => down(&name, purge, &dirs),
         LocalCommand::Status { name, output, dirs } => status(&name, output, &dirs),
         LocalCommand::Dsn { name, dirs } => {
-            let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), &name);
+            let cluster = existing(&name, &dirs)?;
             let file = cluster.load()?;
             write_stdout(&format!(
                 "{}\n",
@@ -191,8 +191,8 @@ fn up(
     dirs: &LocalDirs,
 ) -> anyhow::Result<ExitStatus> {
     check_name("cluster", name, postgres_ha_core::render::MAX_RELEASE_NAME)?;
-    let bytes = read(values_path)?;
-    let Some(values) = valid_values_or_report(values_path, &bytes)? else {
+    let bytes = read(values_path, Privacy::Any)?;
+    let Some(values) = checked_values(values_path, &bytes, false)? else {
         return Ok(ExitStatus::Failure);
     };
     let runtime = runtime_dir(dirs.runtime.as_deref());
@@ -402,12 +402,19 @@ fn tail_logs(cluster: &Cluster, lines: usize) -> String {
     out
 }
 
-fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+/// The local cluster `name`, which must exist: every command that reads one says so
+/// in the same words.
+fn existing(name: &str, dirs: &LocalDirs) -> anyhow::Result<Cluster> {
     let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
     anyhow::ensure!(
         cluster.dir.exists(),
-        "there is no local cluster named {name}"
+        "there is no local cluster named {name} (`local list` shows the clusters)"
     );
+    Ok(cluster)
+}
+
+fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
+    let cluster = existing(name, dirs)?;
     match cluster.load() {
         Ok(file) => stop_supervisor(&cluster, &file),
         // A damaged directory can still be purged; refuse anything else.
@@ -428,11 +435,7 @@ fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus>
 }
 
 fn status(name: &str, output: StatusFormat, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
-    let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
-    anyhow::ensure!(
-        cluster.dir.exists(),
-        "there is no local cluster named {name}"
-    );
+    let cluster = existing(name, dirs)?;
     let file = cluster.load()?;
     print_status(&cluster, &file, output)
 }
@@ -532,11 +535,7 @@ fn print_status(
 }
 
 fn logs(name: &str, member: Option<&str>, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
-    let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
-    anyhow::ensure!(
-        cluster.dir.exists(),
-        "there is no local cluster named {name}"
-    );
+    let cluster = existing(name, dirs)?;
     match member {
         Some(process) => {
             let path = cluster.log(process);

@@ -1,39 +1,67 @@
 //! `render NAME -f values.yaml --gvc GVC`: the release's resources for `cpln apply`.
+//!
+//! Every check runs before anything is written: names, values (their warnings are
+//! shown too), the credentials file and its target. Only a successful render creates
+//! the credentials file.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use postgres_ha_core::credentials::{CredentialsFile, check_credentials};
 use postgres_ha_core::render::{self, Credentials, Release};
 use serde_json::Value;
 
 use crate::ExitStatus;
 use crate::args::{RenderArgs, RenderFormat};
-use crate::commands::validate::read;
-use crate::report::{valid_values_or_report, write_stdout};
+use crate::input::{Privacy, read};
+use crate::report::{checked_values, report_to_stderr, write_stdout};
 use crate::secrets::{random_password, write_private};
 
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
-    let bytes = read(&args.values)?;
-    // Refuse, and show why on stderr: stdout is for manifests only.
-    let Some(values) = valid_values_or_report(&args.values, &bytes)? else {
-        return Ok(ExitStatus::Failure);
-    };
     let release = Release {
         name: args.name.clone(),
         gvc: args.gvc.clone(),
         org: args.org.clone(),
     };
-    // Check names before touching the credentials file, so a typo creates nothing.
-    render::check_name("release", &release.name, render::MAX_RELEASE_NAME)?;
-    let path = args.credentials.clone().unwrap_or_else(|| {
-        args.values
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(format!("{}.credentials.yaml", args.name))
-    });
-    let credentials = load_or_create(&path)?;
-    let mut resources = render::render(&values, &release, &credentials)?;
+    render::check_release(&release)?;
+    let bytes = read(&args.values, Privacy::Any)?;
+    // Diagnostics go to stderr: stdout is for manifests only.
+    let Some(values) = checked_values(&args.values, &bytes, args.strict)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let (path, explicit) = match &args.credentials {
+        Some(path) => (path.clone(), true),
+        None => (default_credentials_path(&args.values, &args.name), false),
+    };
+    let (file, created) = match load(&path)? {
+        Loaded::Refused => return Ok(ExitStatus::Failure),
+        Loaded::File(file) => {
+            check_target(&file, &release, &path, explicit)?;
+            (file, false)
+        }
+        Loaded::Missing => (
+            CredentialsFile {
+                credentials: Credentials {
+                    superuser: random_password()?,
+                    replication: random_password()?,
+                    rewind: random_password()?,
+                    restapi: random_password()?,
+                },
+                org: release.org.clone(),
+                gvc: Some(release.gvc.clone()),
+            },
+            true,
+        ),
+    };
+    let mut resources = render::render(&values, &release, &file.credentials)?;
+    if created {
+        write_private(&path, &file.to_text(), false)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: generated internal passwords in {} (mode 600); keep it to re-render",
+            path.display()
+        );
+    }
     if std::io::stdout().is_terminal() && !args.show_secrets {
         hide_secret_data(&mut resources);
         let _ = writeln!(
@@ -48,6 +76,83 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// `NAME.credentials.yaml` beside the values file (the working directory for stdin).
+fn default_credentials_path(values: &Path, name: &str) -> PathBuf {
+    let dir = if values == Path::new("-") {
+        Path::new(".")
+    } else {
+        values.parent().unwrap_or(Path::new("."))
+    };
+    dir.join(format!("{name}.credentials.yaml"))
+}
+
+enum Loaded {
+    File(CredentialsFile),
+    Missing,
+    /// The file has problems; they were reported on stderr.
+    Refused,
+}
+
+/// Reads the credentials file through the same front end as values files.
+fn load(path: &Path) -> anyhow::Result<Loaded> {
+    match std::fs::symlink_metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+        _ => {}
+    }
+    let bytes = read(path, Privacy::OwnerOnly)?;
+    let (checked, file) = check_credentials(&bytes);
+    report_to_stderr(path, checked)?;
+    Ok(file.map_or(Loaded::Refused, Loaded::File))
+}
+
+/// Passwords generated for one org and GVC are not reused for another unless the
+/// user names the file: the same superuser password across environments is a leak
+/// waiting to happen.
+fn check_target(
+    file: &CredentialsFile,
+    release: &Release,
+    path: &Path,
+    explicit: bool,
+) -> anyhow::Result<()> {
+    let differs = |recorded: &Option<String>, wanted: Option<&String>| {
+        recorded.is_some() && recorded.as_ref() != wanted
+    };
+    let gvc_differs = differs(&file.gvc, Some(&release.gvc));
+    let org_differs = differs(&file.org, release.org.as_ref());
+    if !(gvc_differs || org_differs) {
+        return Ok(());
+    }
+    let recorded = format!(
+        "GVC `{}`{}",
+        file.gvc.as_deref().unwrap_or("?"),
+        file.org
+            .as_deref()
+            .map_or_else(String::new, |o| format!(" of org `{o}`"))
+    );
+    let wanted = format!(
+        "GVC `{}`{}",
+        release.gvc,
+        release
+            .org
+            .as_deref()
+            .map_or_else(String::new, |o| format!(" of org `{o}`"))
+    );
+    if explicit {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {} was generated for {recorded}; reusing it for {wanted} as asked",
+            path.display()
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} holds the passwords generated for {recorded}, not {wanted}; \
+         pass `--credentials FILE` with a new file to generate passwords for {wanted}, \
+         or with this file to reuse them on purpose",
+        path.display()
+    )
+}
+
 fn hide_secret_data(resources: &mut [Value]) {
     for resource in resources.iter_mut().filter(|r| r["type"] == "dictionary") {
         if let Some(data) = resource["data"].as_object_mut() {
@@ -58,51 +163,19 @@ fn hide_secret_data(resources: &mut [Value]) {
     }
 }
 
-const KEYS: [&str; 4] = ["superuser", "replication", "rewind", "restapi"];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Reads the credentials file, or creates it with fresh random passwords.
-fn load_or_create(path: &PathBuf) -> anyhow::Result<Credentials> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let map: std::collections::BTreeMap<String, String> = serde_yaml::from_str(&text)
-                .with_context(|| format!("{} is not a credentials file", path.display()))?;
-            let get = |key: &str| {
-                map.get(key)
-                    .filter(|v| !v.is_empty())
-                    .cloned()
-                    .with_context(|| format!("{} has no `{key}` password", path.display()))
-            };
-            Ok(Credentials {
-                superuser: get(KEYS[0])?,
-                replication: get(KEYS[1])?,
-                rewind: get(KEYS[2])?,
-                restapi: get(KEYS[3])?,
-            })
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let credentials = Credentials {
-                superuser: random_password()?,
-                replication: random_password()?,
-                rewind: random_password()?,
-                restapi: random_password()?,
-            };
-            let text = format!(
-                "# Generated passwords of postgres-ha's internal roles. Keep this file private\n\
-                 # and with your values: re-rendering must reuse them.\n\
-                 superuser: {}\nreplication: {}\nrewind: {}\nrestapi: {}\n",
-                credentials.superuser,
-                credentials.replication,
-                credentials.rewind,
-                credentials.restapi
-            );
-            write_private(path, &text, false)?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: generated internal passwords in {} (mode 600); keep it to re-render",
-                path.display()
-            );
-            Ok(credentials)
-        }
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    #[test]
+    fn credentials_sit_beside_the_values() {
+        assert_eq!(
+            default_credentials_path(Path::new("deploy/values.yaml"), "db"),
+            Path::new("deploy/db.credentials.yaml")
+        );
+        assert_eq!(
+            default_credentials_path(Path::new("-"), "db"),
+            Path::new("./db.credentials.yaml")
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! `validate [FILES…]`: check values files and report in the chosen format.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use postgres_ha_core::{Severity, check};
+use postgres_ha_core::{Checked, Code, Severity, check};
 
 use crate::ExitStatus;
 use crate::args::{ColorChoice, Format, ValidateArgs};
+use crate::input::{Privacy, read};
 use crate::report::{self, FileReport};
 
 pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
@@ -22,16 +22,25 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
         args.files.clone()
     };
     let mut reports = Vec::with_capacity(files.len());
-    let mut unreadable = Vec::new();
+    let mut unreadable = false;
     for path in &files {
-        match read(path) {
-            Ok(bytes) => reports.push(FileReport {
-                name: display_name(path),
-                checked: check(&bytes),
-            }),
-            // Keep checking the other files; the run still ends with status 2.
-            Err(error) => unreadable.push(format!("{error:#}")),
-        }
+        let checked = match read(path, Privacy::Any) {
+            Ok(bytes) => check(&bytes),
+            // Reported like any other problem, in every format; the other files are
+            // still checked and the run ends with status 2.
+            Err(error) => {
+                unreadable = true;
+                Checked::refused(
+                    Code::FileUnreadable,
+                    &error.to_string(),
+                    "pass a readable values file, or `-` for standard input",
+                )
+            }
+        };
+        reports.push(FileReport {
+            name: display_name(path),
+            checked,
+        });
     }
     let color = match args.color {
         ColorChoice::Always => true,
@@ -45,8 +54,8 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
         Format::Github => report::github::render(&reports),
     };
     report::write_stdout(&out)?;
-    if !unreadable.is_empty() {
-        anyhow::bail!(unreadable.join("\nerror: "));
+    if unreadable {
+        return Ok(ExitStatus::Error);
     }
     let fails = |s: Severity| s == Severity::Error || (args.strict && s == Severity::Warning);
     let failed = reports
@@ -58,23 +67,6 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
-}
-
-pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    // Read one byte past the limit so an oversized file is reported, not loaded whole.
-    let limit = postgres_ha_core::yaml::MAX_BYTES as u64 + 1;
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .context("cannot read standard input")?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(limit).read_to_end(&mut bytes))
-            .with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    Ok(bytes)
 }
 
 fn display_name(path: &Path) -> String {

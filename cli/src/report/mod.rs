@@ -30,23 +30,37 @@ pub(crate) fn color_for(is_terminal: bool) -> bool {
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
-/// Checks a values file for a command that needs valid values: the typed values, or
-/// the diagnostics written to stderr (stdout stays for the command's own output).
-pub(crate) fn valid_values_or_report(
+/// Checks a values file for a command that needs valid values. Every diagnostic —
+/// warnings too — goes to stderr (stdout stays for the command's own output); the
+/// typed values come back when there are no errors (and no warnings with `strict`).
+pub(crate) fn checked_values(
     name: &std::path::Path,
     bytes: &[u8],
+    strict: bool,
 ) -> std::io::Result<Option<postgres_ha_core::Values>> {
     let checked = postgres_ha_core::check(bytes);
-    if let Some(values) = checked.values.clone() {
-        return Ok(Some(values));
+    let refused =
+        checked.has_errors() || (strict && checked.max_severity() == Some(Severity::Warning));
+    let values = if refused {
+        None
+    } else {
+        checked.values.clone()
+    };
+    report_to_stderr(name, checked)?;
+    Ok(values)
+}
+
+/// Writes one file's diagnostics to stderr in human form (nothing when it has none).
+pub(crate) fn report_to_stderr(name: &std::path::Path, checked: Checked) -> std::io::Result<()> {
+    if checked.diagnostics.is_empty() {
+        return Ok(());
     }
     let color = color_for(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let report = FileReport {
         name: name.display().to_string(),
         checked,
     };
-    std::io::stderr().write_all(human::render(&[report], color).as_bytes())?;
-    Ok(None)
+    std::io::stderr().write_all(human::render(&[report], color).as_bytes())
 }
 
 /// Counts by severity: (errors, warnings, infos).

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::limits;
 use crate::quantity::{CPU_PATTERN, MEMORY_PATTERN, cpu_millicores, memory_mebibytes};
 
 const RESERVED_PORTS: [u64; 11] = [
@@ -57,9 +58,9 @@ pub fn lint(resources: &[Value]) -> Vec<String> {
             report(&at, "rendered twice".into());
         }
         let max = match kind {
-            "workload" => 49,
-            "volumeset" => 64,
-            _ => 63,
+            "workload" => limits::MAX_WORKLOAD_NAME,
+            "volumeset" => limits::MAX_VOLUMESET_NAME,
+            _ => limits::MAX_NAME,
         };
         if !valid_name(name) || name.len() > max {
             report(
@@ -189,13 +190,16 @@ fn patroni_timers(resource: &Value, report: &mut impl FnMut(&str, String), at: &
 
 fn volumeset(resource: &Value, report: &mut impl FnMut(&str, String), at: &str) {
     let spec = &resource["spec"];
-    if !spec["initialCapacity"]
-        .as_u64()
-        .is_some_and(|c| (10..=65536).contains(&c))
-    {
+    if !spec["initialCapacity"].as_u64().is_some_and(|c| {
+        (u64::from(limits::MIN_VOLUME_GIB)..=u64::from(limits::MAX_VOLUME_GIB)).contains(&c)
+    }) {
         report(
             at,
-            "initialCapacity must be an integer from 10 to 65536".into(),
+            format!(
+                "initialCapacity must be an integer from {} to {}",
+                limits::MIN_VOLUME_GIB,
+                limits::MAX_VOLUME_GIB
+            ),
         );
     }
     if !matches!(
@@ -338,14 +342,23 @@ fn workload(
     if kind == "stateful" && options["capacityAI"] != Value::Bool(false) {
         report(at, "Capacity AI must be off for stateful workloads".into());
     }
+    if kind == "stateful" && spec["rolloutOptions"]["scalingPolicy"] != "Parallel" {
+        report(
+            at,
+            "stateful workloads must start members in parallel (OrderedReady can deadlock a cluster whose member 0 cannot lead)".into(),
+        );
+    }
     if spec["loadBalancer"]["replicaDirect"] == Value::Bool(true) {
         if kind != "stateful" {
             report(at, "replicaDirect is for stateful workloads only".into());
         }
-        if max.is_some_and(|m| m > 6) {
+        if max.is_some_and(|m| m > u64::from(limits::MAX_REPLICA_DIRECT)) {
             report(
                 at,
-                "replica-direct workloads are capped at 6 replicas".into(),
+                format!(
+                    "replica-direct workloads are capped at {} replicas",
+                    limits::MAX_REPLICA_DIRECT
+                ),
             );
         }
     }

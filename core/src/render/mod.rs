@@ -34,21 +34,33 @@ pub struct Credentials {
     pub restapi: String,
 }
 
+impl Credentials {
+    /// The password behind one key; the application password is not held here.
+    #[must_use]
+    pub fn get(&self, key: patroni::CredentialKey) -> Option<&str> {
+        use patroni::CredentialKey as K;
+        match key {
+            K::Superuser => Some(&self.superuser),
+            K::Replication => Some(&self.replication),
+            K::Rewind => Some(&self.rewind),
+            K::RestApi => Some(&self.restapi),
+            K::App => None,
+        }
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Credentials { .. }")
     }
 }
 
+pub use crate::limits::{MAX_REPLICA_DIRECT, MAX_WORKLOAD_NAME};
+
 /// Suffixes of the workloads a release creates; the longest bounds the release name.
 pub const WORKLOAD_SUFFIXES: [&str; 3] = ["-postgres", "-etcd", "-proxy"];
-/// Longest workload name Control Plane accepts.
-pub const MAX_WORKLOAD_NAME: usize = 49;
 /// Longest release name: keeps every derived workload name within the limit.
-pub const MAX_RELEASE_NAME: usize = MAX_WORKLOAD_NAME - 9;
-
-/// Most replicas Control Plane runs for a replica-direct (per-member DNS) workload.
-pub const MAX_REPLICA_DIRECT: u32 = 6;
+pub const MAX_RELEASE_NAME: usize = MAX_WORKLOAD_NAME - WORKLOAD_SUFFIXES[0].len();
 
 /// Why a render was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,17 +136,26 @@ pub fn check_name(what: &'static str, name: &str, max: usize) -> Result<(), Rend
     Ok(())
 }
 
+/// Longest GVC or org name Control Plane accepts.
+pub const MAX_GVC_OR_ORG_NAME: usize = crate::limits::MAX_NAME;
+
+/// Checks the release, GVC and org names: everything a render needs besides values.
+pub fn check_release(release: &Release) -> Result<(), RenderError> {
+    check_name("release", &release.name, MAX_RELEASE_NAME)?;
+    check_name("GVC", &release.gvc, MAX_GVC_OR_ORG_NAME)?;
+    if let Some(org) = &release.org {
+        check_name("org", org, MAX_GVC_OR_ORG_NAME)?;
+    }
+    Ok(())
+}
+
 /// Renders the resources of `release` from validated `values`.
 pub fn render(
     values: &Values,
     release: &Release,
     credentials: &Credentials,
 ) -> Result<Vec<Value>, RenderError> {
-    check_name("release", &release.name, MAX_RELEASE_NAME)?;
-    check_name("GVC", &release.gvc, 63)?;
-    if let Some(org) = &release.org {
-        check_name("org", org, 63)?;
-    }
+    check_release(release)?;
     for (which, password) in [
         ("superuser", &credentials.superuser),
         ("replication", &credentials.replication),

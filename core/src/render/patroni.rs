@@ -36,7 +36,16 @@ pub enum CredentialKey {
 }
 
 impl CredentialKey {
-    /// The key of this password in the credentials dictionary secret.
+    /// The passwords postgres-ha generates (every one but the application's).
+    pub const INTERNAL: [CredentialKey; 4] = [
+        Self::Superuser,
+        Self::Replication,
+        Self::Rewind,
+        Self::RestApi,
+    ];
+
+    /// The key of this password in the credentials dictionary secret and in the
+    /// credentials file.
     #[must_use]
     pub fn secret_key(self) -> &'static str {
         match self {
@@ -45,6 +54,30 @@ impl CredentialKey {
             Self::Replication => "replication-password",
             Self::Rewind => "rewind-password",
             Self::RestApi => "restapi-password",
+        }
+    }
+
+    /// The key credentials files used before they named keys like the secret does.
+    #[must_use]
+    pub fn legacy_file_key(self) -> Option<&'static str> {
+        match self {
+            Self::App => None,
+            Self::Superuser => Some("superuser"),
+            Self::Replication => Some("replication"),
+            Self::Rewind => Some("rewind"),
+            Self::RestApi => Some("restapi"),
+        }
+    }
+
+    /// The role or service the password belongs to, for messages.
+    #[must_use]
+    pub fn role_word(self) -> &'static str {
+        match self {
+            Self::App => "application",
+            Self::Superuser => "superuser",
+            Self::Replication => "replication",
+            Self::Rewind => "rewind",
+            Self::RestApi => "REST API",
         }
     }
 }
@@ -74,24 +107,121 @@ pub struct Topology {
     pub post_bootstrap: String,
 }
 
-/// Parameters Patroni gets from postgres-ha; [`crate::MANAGED_PARAMETERS`] keeps users
-/// from overriding the ones replication depends on.
+/// How `postgres.parameters` may change a parameter the generator sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    /// Never: replication, failover or login depends on the generator's value.
+    Never,
+    /// Only to one of these values.
+    Choices(&'static [&'static str]),
+    /// To at least the member count plus this many (a new member's base backup
+    /// needs connections of its own while the others stream).
+    AtLeastMembersPlus(u32),
+    /// Freely.
+    Free,
+}
+
+/// One parameter the generator sets: its name, its value, and what users may do.
+pub struct GeneratedParameter {
+    pub name: &'static str,
+    value: fn(&Values) -> Value,
+    pub user: Override,
+}
+
+/// Every parameter the generator sets, with the rule for overriding it: the one list
+/// both the generator and validation read.
+pub const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
+    GeneratedParameter {
+        name: "wal_level",
+        value: |_| json!("replica"),
+        user: Override::Choices(&["replica", "logical"]),
+    },
+    GeneratedParameter {
+        name: "hot_standby",
+        value: |_| json!("on"),
+        user: Override::Never,
+    },
+    // pg_rewind needs hint bits logged (checksums are on too; both are cheap).
+    GeneratedParameter {
+        name: "wal_log_hints",
+        value: |_| json!("on"),
+        user: Override::Never,
+    },
+    GeneratedParameter {
+        name: "max_wal_senders",
+        value: |v| json!(v.replicas + 4),
+        user: Override::AtLeastMembersPlus(2),
+    },
+    GeneratedParameter {
+        name: "max_replication_slots",
+        value: |v| json!(v.replicas + 4),
+        user: Override::AtLeastMembersPlus(2),
+    },
+    GeneratedParameter {
+        name: "wal_keep_size",
+        value: |_| json!("256MB"),
+        user: Override::Free,
+    },
+    // pg_hba.conf is SCRAM-only: an md5 hash could never be used to log in.
+    GeneratedParameter {
+        name: "password_encryption",
+        value: |_| json!("scram-sha-256"),
+        user: Override::Never,
+    },
+    // Replicas retry streaming every second, not every five, after a failover.
+    GeneratedParameter {
+        name: "wal_retrieve_retry_interval",
+        value: |_| json!("1s"),
+        user: Override::Free,
+    },
+];
+
+/// Parameters Patroni itself sets on every member (from its own configuration), or
+/// that point at files and addresses it owns: overriding them breaks it.
+pub const PATRONI_PARAMETERS: &[&str] = &[
+    "archive_command",
+    "cluster_name",
+    "config_file",
+    "data_directory",
+    "hba_file",
+    "ident_file",
+    "listen_addresses",
+    "port",
+    "primary_conninfo",
+    "primary_slot_name",
+    "recovery_target",
+    "recovery_target_action",
+    "recovery_target_inclusive",
+    "recovery_target_lsn",
+    "recovery_target_name",
+    "recovery_target_time",
+    "recovery_target_timeline",
+    "recovery_target_xid",
+    "restore_command",
+    "synchronous_standby_names",
+    "unix_socket_directories",
+];
+
+/// How users may override parameter `name` (any case): `None` when postgres-ha does
+/// not set it.
+#[must_use]
+pub fn parameter_override(name: &str) -> Option<Override> {
+    let name = name.to_ascii_lowercase();
+    if PATRONI_PARAMETERS.contains(&name.as_str()) {
+        return Some(Override::Never);
+    }
+    GENERATED_PARAMETERS
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.user)
+}
+
+/// Parameters Patroni gets: the generated ones, then the user's (under PostgreSQL's
+/// own spelling of each name, so `WAL_LEVEL` cannot sit beside `wal_level`).
 fn parameters(values: &Values) -> Map<String, Value> {
-    let senders = values.replicas + 4;
     let mut parameters = Map::new();
-    for (key, value) in [
-        ("wal_level", json!("replica")),
-        ("hot_standby", json!("on")),
-        // pg_rewind needs hint bits logged (checksums are on too; both are cheap).
-        ("wal_log_hints", json!("on")),
-        ("max_wal_senders", json!(senders)),
-        ("max_replication_slots", json!(senders)),
-        ("wal_keep_size", json!("256MB")),
-        ("password_encryption", json!("scram-sha-256")),
-        // Replicas retry streaming every second, not every five, after a failover.
-        ("wal_retrieve_retry_interval", json!("1s")),
-    ] {
-        parameters.insert(key.into(), value);
+    for generated in GENERATED_PARAMETERS {
+        parameters.insert(generated.name.into(), (generated.value)(values));
     }
     for (key, value) in &values.postgres.parameters {
         let value = match value {
@@ -99,7 +229,8 @@ fn parameters(values: &Values) -> Map<String, Value> {
             ParameterValue::Number(n) => json!(n),
             ParameterValue::String(s) => json!(s),
         };
-        parameters.insert(key.clone(), value);
+        let name = crate::pg_parameters::canonical_name(key).unwrap_or(key);
+        parameters.insert(name.to_owned(), value);
     }
     parameters
 }

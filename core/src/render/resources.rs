@@ -393,7 +393,10 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
             "loadBalancer": {"replicaDirect": true},
             "rolloutOptions": {
                 "minReadySeconds": 0,
-                "scalingPolicy": "OrderedReady",
+                // Parallel: after a full stop, member 0 may be neither leader nor
+                // synchronous standby and never become ready alone; OrderedReady
+                // would then never start the members that can lead.
+                "scalingPolicy": "Parallel",
                 // Room for the preStop switchover and a clean shutdown.
                 "terminationGracePeriodSeconds": 90,
             },
@@ -443,7 +446,8 @@ fn etcd_workload(values: &Values, release: &Release, names: &Names) -> Value {
             "loadBalancer": {"replicaDirect": true},
             "rolloutOptions": {
                 "minReadySeconds": 0,
-                "scalingPolicy": "OrderedReady",
+                // etcd needs a quorum before any member reports healthy: start all.
+                "scalingPolicy": "Parallel",
                 "terminationGracePeriodSeconds": 90,
             },
         },

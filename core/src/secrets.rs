@@ -1,0 +1,376 @@
+//! Secrets in a values file: which text is, or could be, a secret, and masking it by
+//! value wherever it occurs — code frames, messages, help, paths — in every format.
+//!
+//! The parser reports what it proved (scalars under a key that is or resembles
+//! `password`, before and after alias resolution, and the anchors they alias); this
+//! module owns the masking. When a file does not parse, everything after the last
+//! proven event that could hold a secret is hidden: we only show what we can prove is
+//! not one.
+
+use std::collections::HashSet;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use crate::diagnostic::{Diagnostic, Span};
+
+/// Secret values shorter than this are masked only where they stand as a whole
+/// token, so a password like `x` does not star out every `x` in a file.
+const WHOLE_TOKEN_BELOW: usize = 4;
+
+/// Whether a mapping key is, or resembles, a key whose value is a secret: `password`
+/// and its misspellings (`passwd`, `pasword`, `Password`), and names that say
+/// pass/pwd/secret/token anywhere (`db_pass`, `pgpassword`, `apiToken`).
+#[must_use]
+pub fn is_secret_key(key: &str) -> bool {
+    let normal: String = key
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    ["pass", "pwd", "secret", "token", "credential"]
+        .iter()
+        .any(|w| normal.contains(w))
+        || normal == "pw"
+        // The edit distance only for key-sized words: it allocates length × 8.
+        || (normal.len() <= 16 && strsim::damerau_levenshtein(&normal, "password") <= 3)
+}
+
+/// What the parser learnt about secrets in one text.
+#[derive(Clone, Debug, Default)]
+pub struct SecretFacts {
+    /// Source spans of secret scalars (values under secret keys, the anchored
+    /// scalars their aliases point at, and everything inside a secret container).
+    pub spans: Vec<Span>,
+    /// The resolved text of those scalars (after escapes), to mask by value.
+    pub values: Vec<String>,
+    /// Spans of every scalar the parser emitted, in source order: proven tokens,
+    /// used to tell comments from text inside scalars.
+    pub scalars: Vec<Span>,
+    /// Spans of mapping keys, in source order.
+    pub keys: Vec<Span>,
+    /// When parsing failed: the offset from which the text is unproven.
+    pub unproven_from: Option<usize>,
+    /// When parsing failed inside a secret value (its key was read, its value not).
+    pub failed_in_secret: bool,
+}
+
+/// Masks secrets by value; built once per checked text.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    values: HashSet<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+impl Secrets {
+    /// A masker for the given secret values (empty values are ignored).
+    #[must_use]
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let values: HashSet<String> = values.into_iter().filter(|v| !v.is_empty()).collect();
+        let mut patterns: Vec<&str> = values.iter().map(String::as_str).collect();
+        patterns.sort_unstable();
+        let matcher = if patterns.is_empty() {
+            None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&patterns)
+                .ok()
+        };
+        Self { values, matcher }
+    }
+
+    /// Whether `text` is, or contains, a secret value.
+    #[must_use]
+    pub fn touches(&self, text: &str) -> bool {
+        !self.occurrences(text).is_empty()
+    }
+
+    /// Whether `text` is exactly a secret value.
+    #[must_use]
+    pub fn is_secret(&self, text: &str) -> bool {
+        self.values.contains(text)
+    }
+
+    /// Byte ranges of secret values in `text` (short ones only as whole tokens).
+    fn occurrences(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let Some(matcher) = &self.matcher else {
+            return Vec::new();
+        };
+        let bytes = text.as_bytes();
+        let word = |i: usize| {
+            bytes
+                .get(i)
+                .is_some_and(|b| b.is_ascii_alphanumeric() || *b >= 0x80)
+        };
+        matcher
+            .find_iter(text)
+            .filter(|m| {
+                m.len() >= WHOLE_TOKEN_BELOW
+                    || !(word(m.end()) || (m.start() > 0 && word(m.start() - 1)))
+            })
+            .map(|m| m.range())
+            .collect()
+    }
+
+    /// Replaces secret values with `***` where messages quote values: inside
+    /// `` `…` `` and `"…"`. The words around them are the message's own, so a password
+    /// that happens to be `password` does not garble "postgres.password is weak".
+    #[must_use]
+    pub fn mask(&self, text: &str) -> String {
+        if self.matcher.is_none() {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find(['`', '"']) {
+            let quote = &rest[open..=open];
+            let Some(close) = rest[open + 1..].find(quote) else {
+                break;
+            };
+            out.push_str(&rest[..=open]);
+            out.push_str(&self.mask_all(&rest[open + 1..open + 1 + close]));
+            out.push_str(quote);
+            rest = &rest[open + 2 + close..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Replaces every occurrence of a secret value.
+    fn mask_all(&self, text: &str) -> String {
+        let found = self.occurrences(text);
+        if found.is_empty() {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for range in found {
+            out.push_str(&text[at..range.start]);
+            out.push_str("***");
+            at = range.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    /// Masks the words of a diagnostic that could carry a value: quoted parts of the
+    /// message and help, and each segment of the path (a secret used as a key).
+    pub fn mask_diagnostic(&self, diagnostic: &mut Diagnostic) {
+        diagnostic.message = self.mask(&diagnostic.message);
+        diagnostic.help = diagnostic.help.as_deref().map(|h| self.mask(h));
+        diagnostic.path = diagnostic
+            .path
+            .split('/')
+            .map(|segment| {
+                if self.is_secret(segment)
+                    || (segment.len() >= WHOLE_TOKEN_BELOW && self.touches(segment))
+                {
+                    "***".to_owned()
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+    }
+
+    /// The text with every secret character replaced by one of the same UTF-8
+    /// length, so byte spans and columns stay exact. `keep` says which key names may
+    /// stay visible when a secret value happens to equal one (`password: password`
+    /// still shows its key).
+    #[must_use]
+    pub fn display(&self, text: &str, facts: &SecretFacts, keep: &dyn Fn(&str) -> bool) -> String {
+        let mut hidden = vec![false; text.len()];
+        let mut hide = |range: std::ops::Range<usize>| {
+            let end = range.end.min(hidden.len());
+            for flag in &mut hidden[range.start.min(end)..end] {
+                *flag = true;
+            }
+        };
+        for span in &facts.spans {
+            hide(span.range());
+        }
+        for range in self.occurrences(text) {
+            let is_kept_key = facts
+                .keys
+                .binary_search_by_key(&(range.start as u32), |k| k.start)
+                .is_ok_and(|i| facts.keys[i].end as usize == range.end)
+                && keep(&text[range.clone()]);
+            if !is_kept_key {
+                hide(range);
+            }
+        }
+        for range in secret_comment_tails(text, &facts.scalars) {
+            hide(range);
+        }
+        if let Some(from) = facts.unproven_from {
+            let rest = &text[from.min(text.len())..];
+            // Hide from where a secret could start: at once when the parser stopped
+            // inside a secret value; else at the first secret-like word, anchor (an
+            // alias of it may follow) or escape (which could spell such a word).
+            let start = if facts.failed_in_secret {
+                Some(0)
+            } else {
+                let word = secret_words(rest).next().map(|r| r.start);
+                let sigil = rest.find(['&', '\\']);
+                word.into_iter().chain(sigil).min()
+            };
+            if let Some(start) = start {
+                hide(from + start..text.len());
+            }
+        }
+        text.char_indices()
+            .map(|(i, c)| match c {
+                _ if !hidden[i] || c.is_whitespace() => c,
+                _ => match c.len_utf8() {
+                    1 => '*',
+                    2 => '¤',
+                    3 => '∗',
+                    _ => '🔒',
+                },
+            })
+            .collect()
+    }
+}
+
+/// Byte ranges of words (`[A-Za-z0-9_-]` runs, and any non-ASCII) that are secret keys.
+fn secret_words(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut start = None;
+    text.char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+        .filter_map(move |(i, c)| match (start, is_word(c)) {
+            (None, true) => {
+                start = Some(i);
+                None
+            }
+            (Some(s), false) => {
+                start = None;
+                Some(s..i)
+            }
+            _ => None,
+        })
+        .filter(|r| is_secret_key(&text[r.clone()]))
+}
+
+/// In comments that mention a secret key (`# password: …`), the rest of the comment
+/// after that word: a comment is text nobody parses, so it is hidden like a value.
+fn secret_comment_tails(text: &str, scalars: &[Span]) -> Vec<std::ops::Range<usize>> {
+    let inside_scalar = |at: usize| {
+        let i = scalars.partition_point(|s| (s.start as usize) <= at);
+        i > 0 && (scalars[i - 1].end as usize) > at
+    };
+    let mut tails = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let bytes = line.as_bytes();
+        let comment = (0..bytes.len()).find(|&i| {
+            bytes[i] == b'#'
+                && (i == 0 || bytes[i - 1].is_ascii_whitespace())
+                && !inside_scalar(offset + i)
+        });
+        if let Some(hash) = comment {
+            let body = &line[hash..];
+            if let Some(word) = secret_words(body).next() {
+                let end = line.trim_end_matches(['\n', '\r']).len();
+                if hash + word.end < end {
+                    tails.push(offset + hash + word.end..offset + end);
+                }
+            }
+        }
+        offset += line.len();
+    }
+    tails
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_include_misspellings_and_compounds() {
+        for key in [
+            "password",
+            "Password",
+            "PASSWORD",
+            "passwd",
+            "pasword",
+            "pass_word",
+            "db_pass",
+            "pgpassword",
+            "pwd",
+            "apiToken",
+            "client-secret",
+            "psswrd",
+            "pw",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "postgres",
+            "username",
+            "database",
+            "replicas",
+            "type",
+            "cpu",
+            "parameters",
+            "workloads",
+            "retention",
+            "preset",
+            "enabled",
+            "images",
+            "ttl",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn masks_by_value_and_short_values_as_tokens_only() {
+        let secrets = Secrets::new(["hunter22".to_owned(), "ab".to_owned()]);
+        assert_eq!(
+            secrets.mask("`hunter22` is not valid"),
+            "`***` is not valid"
+        );
+        assert_eq!(secrets.mask("\"xhunter22x\""), "\"x***x\"");
+        assert_eq!(secrets.mask("`ab abc cab ab`"), "`*** abc cab ***`");
+        assert!(secrets.touches("a hunter22"));
+        assert!(!secrets.touches("hunter2"));
+        // Outside quotes the words are the message's own.
+        let secrets = Secrets::new(["password".to_owned()]);
+        assert_eq!(
+            secrets.mask("postgres.password is weak; `password` is common"),
+            "postgres.password is weak; `***` is common"
+        );
+    }
+
+    #[test]
+    fn unproven_text_is_hidden_from_the_first_secret_word() {
+        let text = "a: 1\nb: [x\npostgres: {password: \"S\\q\"}\n";
+        let facts = SecretFacts {
+            unproven_from: Some(5),
+            ..SecretFacts::default()
+        };
+        let shown = Secrets::new([]).display(text, &facts, &|_| false);
+        assert!(shown.starts_with("a: 1\nb: [x\npostgres: {*"), "{shown}");
+        assert!(!shown.contains('S'));
+        assert_eq!(shown.len(), text.len());
+    }
+
+    #[test]
+    fn comments_naming_a_secret_hide_their_rest() {
+        let text = "a: '# password: not a comment'\n# old password: S3cret\nb: 1 # pwd S\n";
+        let shown = Secrets::new([]).display(
+            text,
+            &SecretFacts {
+                scalars: vec![Span::new(3, 30)],
+                ..SecretFacts::default()
+            },
+            &|_| false,
+        );
+        assert_eq!(
+            shown,
+            "a: '# password: not a comment'\n# old password* ******\nb: 1 # pwd *\n"
+        );
+    }
+}
