@@ -130,6 +130,25 @@ pub enum LocalCommand {
         #[command(flatten)]
         dirs: LocalDirs,
     },
+    /// Stop members of a running cluster and keep them down (etcd and the other
+    /// members keep running) until `local start` or `local up`.
+    Stop {
+        name: String,
+        /// Member to stop (`pg0`, `pg1`, …); repeat for several.
+        #[arg(long = "member", value_name = "MEMBER", required = true)]
+        members: Vec<String>,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
+    /// Start members that `local stop` holds down.
+    Start {
+        name: String,
+        /// Member to start (`pg0`, `pg1`, …); repeat for several.
+        #[arg(long = "member", value_name = "MEMBER", required = true)]
+        members: Vec<String>,
+        #[command(flatten)]
+        dirs: LocalDirs,
+    },
     /// Stop a local cluster; `--purge` also deletes its data.
     Down {
         name: String,

@@ -41,9 +41,45 @@ pub(crate) fn write_private(path: &Path, text: &str, replace: bool) -> anyhow::R
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Replaces `path` with `text` atomically: a reader sees the old file or the new one,
+/// never a torn one. The temporary file sits beside it (a rename within one
+/// directory) and is synced before the rename.
+pub(crate) fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let result = options
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_data()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_writes_replace_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, "first", 0o644).unwrap();
+        write_atomic(&path, "second", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn passwords_are_long_alphanumeric_and_different() {

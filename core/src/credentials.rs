@@ -22,6 +22,16 @@ pub const MIN_INTERNAL_PASSWORD_CHARS: usize = 16;
 /// Longest password accepted anywhere.
 pub const MAX_PASSWORD_CHARS: usize = 1000;
 
+/// How a credentials file's name ends (`NAME.credentials.yaml`); `validate` checks
+/// such files as credentials files.
+pub const FILE_SUFFIX: &str = ".credentials.yaml";
+
+/// The credentials file name of release `name`.
+#[must_use]
+pub fn file_name(release: &str) -> String {
+    format!("{release}{FILE_SUFFIX}")
+}
+
 /// Keys that name where the passwords belong.
 const ORG_KEY: &str = "org";
 const GVC_KEY: &str = "gvc";

@@ -280,7 +280,7 @@ words() {{
   echo "${{COMPREPLY[*]}}"
 }}
 words cpln-postgres-ha lo
-words cpln-postgres-ha local s
+words cpln-postgres-ha local li
 words cpln-postgres-ha validate --fo
 words cpln-postgres-ha validate --format j
 words cpln-postgres-ha render db --cred
@@ -295,7 +295,7 @@ words cpln-postgres-ha render db --cred
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(
         out.stdout.lines().collect::<Vec<_>>(),
-        ["local", "status", "--format", "json", "--credentials"],
+        ["local", "list", "--format", "json", "--credentials"],
         "{}",
         out.stderr
     );

@@ -404,6 +404,99 @@ fn leader_crash_loses_no_acknowledged_write() {
     assert!(supervisor_log.contains(&released), "{supervisor_log}");
 }
 
+/// The HTTP status Patroni's REST API answers on `path`, if it answers.
+fn http_status(port: u64, path: &str) -> Option<u16> {
+    use std::io::Write;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).ok()?));
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Why stateful workloads start their members in parallel: after every member stops,
+/// the one that was neither leader nor synchronous standby cannot lead in synchronous
+/// mode, so it never becomes ready alone — an ordered start would wait on it forever
+/// and never start the members that can lead. Started alongside them, the cluster
+/// recovers.
+#[test]
+fn full_stop_recovers_whichever_member_starts_first() {
+    let _serial = lock();
+    let cluster = Local::new("order");
+    let status = cluster.up_with_sync_standby();
+    let short = |m: &Value| {
+        m["name"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("order-")
+            .to_owned()
+    };
+    let leader = Local::member(&status, "leader").unwrap();
+    let sync = Local::member(&status, "sync_standby").unwrap();
+    let other = Local::member(&status, "replica").unwrap();
+    let (leader, sync, other_api) = (
+        short(leader),
+        short(sync),
+        other["api_port"].as_u64().unwrap(),
+    );
+    let other = short(other);
+    let stop = cluster.cli(
+        &[
+            "local", "stop", "order", "--member", &other, "--member", &leader, "--member", &sync,
+        ],
+        120,
+    );
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    let start = cluster.cli(&["local", "start", "order", "--member", &other], 60);
+    assert_eq!(start.code, Some(0), "{start:?}");
+    // Longer than the ttl (the fast preset's 20 s): it never leads and is never ready.
+    let alone_until = Instant::now() + Duration::from_secs(25);
+    let mut answered = false;
+    while Instant::now() < alone_until {
+        let ready = http_status(other_api, "/readiness");
+        answered |= ready.is_some();
+        assert_ne!(ready, Some(200), "{other} became ready alone");
+        assert_ne!(
+            http_status(other_api, "/primary"),
+            Some(200),
+            "{other} became a primary alone"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(answered, "{other}'s Patroni never answered");
+    let start = cluster.cli(
+        &[
+            "local", "start", "order", "--member", &leader, "--member", &sync,
+        ],
+        60,
+    );
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let healed = cluster.wait_for(
+        "one leader and two streaming replicas",
+        Duration::from_secs(90),
+        |s| {
+            let members = s["members"].as_array().cloned().unwrap_or_default();
+            members
+                .iter()
+                .filter(|m| m["role"] == "leader" && m["state"] == "running")
+                .count()
+                == 1
+                && members
+                    .iter()
+                    .filter(|m| m["role"] != "leader" && m["state"] == "streaming")
+                    .count()
+                    == 2
+        },
+    );
+    let new_leader = short(Local::member(&healed, "leader").unwrap());
+    assert!(
+        new_leader == leader || new_leader == sync,
+        "{new_leader} led without being in sync"
+    );
+}
+
 /// Patroni dies but its PostgreSQL would live on: without the fence that orphan would
 /// still be a primary accepting writes while a replica is promoted (split brain).
 #[test]

@@ -302,6 +302,19 @@ fn credentials_file_is_checked_like_a_values_file() {
         assert!(!out.stderr.contains(&superuser[..20]), "{}", out.stderr);
         assert!(out.stdout.is_empty());
     }
+    // `validate` checks a credentials file the way render reads it.
+    let named = dir.path().join("db.credentials.yaml");
+    std::fs::write(&named, good.replace(&superuser, "x")).unwrap();
+    std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = cli(&["validate", named.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stdout.contains("error[C004]"), "{}", out.stdout);
+    std::fs::write(&named, &good).unwrap();
+    assert_eq!(cli(&["validate", named.to_str().unwrap()]).code, Some(0));
+    std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = cli(&["validate", named.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stdout.contains("chmod 600"), "{}", out.stdout);
     // Not a regular file, or a link to one.
     let link = dir.path().join("link.yaml");
     write(&good, 0o600);

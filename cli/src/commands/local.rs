@@ -52,6 +52,16 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         LocalCommand::Logs { name, member, dirs } => logs(&name, member.as_deref(), &dirs),
+        LocalCommand::Stop {
+            name,
+            members,
+            dirs,
+        } => hold(&name, &members, true, &dirs),
+        LocalCommand::Start {
+            name,
+            members,
+            dirs,
+        } => hold(&name, &members, false, &dirs),
         LocalCommand::List { dirs } => list(&dirs),
         LocalCommand::Supervise { name, dirs } => {
             supervisor::run(&Cluster::new(&state_base(dirs.state_dir.as_deref()), &name))?;
@@ -205,6 +215,10 @@ fn up(
     }
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
+        // `up` means every member up: release any that `local stop` holds down.
+        if !cluster.load_held().is_empty() {
+            cluster.save_held(&std::collections::BTreeSet::new())?;
+        }
         if supervisor_running(&cluster) {
             writeln!(std::io::stderr(), "{name} is already running")?;
             print_status(&cluster, &file, StatusFormat::Table)?;
@@ -301,7 +315,7 @@ fn start_and_wait(
         supervisor,
         ..Default::default()
     };
-    std::fs::write(cluster.pids(), serde_json::to_string(&pids)?)?;
+    crate::secrets::write_atomic(&cluster.pids(), &serde_json::to_string(&pids)?, 0o644)?;
     process::hand_over(&cluster.pids())?;
 
     let progress = ProgressBar::new_spinner();
@@ -400,6 +414,76 @@ fn tail_logs(cluster: &Cluster, lines: usize) -> String {
         }
     }
     out
+}
+
+/// Holds members down (`stop`) or releases them (`start`), then waits until the
+/// supervisor has done it.
+fn hold(
+    name: &str,
+    members: &[String],
+    down: bool,
+    dirs: &LocalDirs,
+) -> anyhow::Result<ExitStatus> {
+    let cluster = existing(name, dirs)?;
+    let file = cluster.load()?;
+    anyhow::ensure!(
+        supervisor_running(&cluster),
+        "{name} is not running; `local up {name} -f VALUES` starts it"
+    );
+    let count = file.ports.members.len();
+    let mut indexes = Vec::new();
+    for member in members {
+        let index = member
+            .strip_prefix(&format!("{name}-"))
+            .unwrap_or(member)
+            .strip_prefix("pg")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|i| *i < count);
+        indexes.push(index.with_context(|| {
+            format!(
+                "{name} has no member `{member}`; its members are pg0 … pg{}",
+                count - 1
+            )
+        })?);
+    }
+    let mut held = cluster.load_held();
+    for i in &indexes {
+        if down {
+            held.insert(*i);
+        } else {
+            held.remove(i);
+        }
+    }
+    cluster.save_held(&held)?;
+    let deadline = Instant::now() + Duration::from_secs(if down { 90 } else { 30 });
+    loop {
+        let pids = cluster.load_pids();
+        let done = indexes.iter().all(|i| {
+            let running = pids.patroni.get(*i).copied().flatten().is_some_and(alive);
+            running != down
+        });
+        if done {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the supervisor did not {} {} in time; see `local logs {name} supervisor`",
+            if down { "stop" } else { "start" },
+            members.join(", ")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    writeln!(
+        std::io::stderr(),
+        "{} {}",
+        members.join(", "),
+        if down {
+            "stopped (held down until `local start`)"
+        } else {
+            "started"
+        }
+    )?;
+    Ok(ExitStatus::Success)
 }
 
 /// The local cluster `name`, which must exist: every command that reads one says so

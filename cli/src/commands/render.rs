@@ -83,7 +83,7 @@ fn default_credentials_path(values: &Path, name: &str) -> PathBuf {
     } else {
         values.parent().unwrap_or(Path::new("."))
     };
-    dir.join(format!("{name}.credentials.yaml"))
+    dir.join(postgres_ha_core::credentials::file_name(name))
 }
 
 enum Loaded {

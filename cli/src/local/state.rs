@@ -145,6 +145,11 @@ impl Cluster {
     pub(crate) fn pids(&self) -> PathBuf {
         self.dir.join("pids.json")
     }
+    /// Members `local stop --member` holds down; the supervisor neither starts nor
+    /// restarts them until `local start` releases them.
+    pub(crate) fn held(&self) -> PathBuf {
+        self.dir.join("held.json")
+    }
     pub(crate) fn log(&self, process: &str) -> PathBuf {
         self.dir.join(format!("{process}.log"))
     }
@@ -174,6 +179,21 @@ impl Cluster {
             .with_context(|| format!("cannot read {}", self.secrets().display()))?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is damaged", self.secrets().display()))
+    }
+
+    /// The held members (none when the file is missing or unreadable).
+    pub(crate) fn load_held(&self) -> std::collections::BTreeSet<usize> {
+        std::fs::read_to_string(self.held())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records the held members for the supervisor (readable by it when it runs as
+    /// the service user).
+    pub(crate) fn save_held(&self, held: &std::collections::BTreeSet<usize>) -> anyhow::Result<()> {
+        crate::secrets::write_atomic(&self.held(), &serde_json::to_string(held)?, 0o644)?;
+        super::process::hand_over(&self.held())
     }
 
     pub(crate) fn load_pids(&self) -> Pids {

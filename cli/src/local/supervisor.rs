@@ -6,7 +6,9 @@
 //!   backends are killed, so no primary keeps running without Patroni (split brain);
 //! - if that member held the leader key, it deletes the key with a compare-and-delete
 //!   on the member's name, so a replica takes over in about a second instead of
-//!   waiting out the ttl.
+//!   waiting out the ttl;
+//! - it holds down the members `local stop --member` names (a clean Patroni stop, no
+//!   restart) until `local start --member` releases them.
 //!
 //! Deleting the key is safe because of the fence: by the time the key goes, the old
 //! leader's PostgreSQL is dead and cannot accept writes, and the compare makes sure a
@@ -34,7 +36,7 @@ use postgres_ha_core::values::Values;
 use super::api;
 use super::process::{alive, fence, hand_over, signal, spawn};
 use super::state::{Cluster, ClusterFile, Pids, Secrets};
-use crate::secrets::write_private;
+use crate::secrets::{write_atomic, write_private};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -50,6 +52,11 @@ struct Slot {
 }
 
 struct Supervisor {
+    /// Members held down by `local stop --member`.
+    held: std::collections::BTreeSet<usize>,
+    held_read: Instant,
+    /// The state last written to pids.json: it is rewritten only when it changes.
+    recorded: String,
     cluster: Cluster,
     file: ClusterFile,
     values: Values,
@@ -95,6 +102,9 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
         );
     }
     let mut supervisor = Supervisor {
+        held: cluster.load_held(),
+        held_read: now,
+        recorded: String::new(),
         cluster: cluster.clone(),
         file,
         values,
@@ -120,6 +130,7 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     }
     while !stop.load(Ordering::Relaxed) {
         supervisor.reap();
+        supervisor.follow_holds();
         supervisor.start_due();
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -213,6 +224,33 @@ impl Supervisor {
         env
     }
 
+    /// Re-reads the held members now and then: stops newly held ones cleanly (Patroni
+    /// shuts its PostgreSQL down and hands over the lead), lets released ones start.
+    fn follow_holds(&mut self) {
+        if self.held_read.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.held_read = Instant::now();
+        let held = self.cluster.load_held();
+        if held == self.held {
+            return;
+        }
+        for i in held.difference(&self.held) {
+            if let Some(pid) = self.slots.get(&(Kind::Patroni, *i)).and_then(|s| s.pid) {
+                signal(pid, Signal::SIGTERM);
+            }
+        }
+        let released: Vec<usize> = self.held.difference(&held).copied().collect();
+        for i in released {
+            if let Some(slot) = self.slots.get_mut(&(Kind::Patroni, i)) {
+                slot.failures = 0;
+                slot.next_start = Instant::now();
+            }
+        }
+        self.say(&format!("members held down: {held:?}"));
+        self.held = held;
+    }
+
     fn start_due(&mut self) {
         let now = Instant::now();
         let due: Vec<(Kind, usize)> = self
@@ -220,6 +258,7 @@ impl Supervisor {
             .iter()
             .filter(|(_, slot)| slot.pid.is_none() && slot.next_start <= now)
             .map(|(key, _)| *key)
+            .filter(|(kind, i)| !(*kind == Kind::Patroni && self.held.contains(i)))
             .collect();
         for (kind, i) in due {
             let (program, args, home, log) = match kind {
@@ -335,8 +374,12 @@ impl Supervisor {
             etcd: pick(Kind::Etcd, self.file.ports.etcd.len()),
             patroni: pick(Kind::Patroni, self.file.ports.members.len()),
         };
-        if let Ok(text) = serde_json::to_string(&pids) {
-            let _ = std::fs::write(self.cluster.pids(), text);
+        // Atomically, and only on change: `down` and `status` read it at any moment.
+        if let Ok(text) = serde_json::to_string(&pids)
+            && text != self.recorded
+            && write_atomic(&self.cluster.pids(), &text, 0o644).is_ok()
+        {
+            self.recorded = text;
         }
     }
 
