@@ -121,8 +121,24 @@ pub fn dsn(values: &Values, ports: &Ports) -> String {
         .join(",");
     format!(
         "host={hosts} port={port_list} dbname={} user={} target_session_attrs=read-write connect_timeout=2",
-        values.postgres.database, values.postgres.username
+        conninfo_value(&values.postgres.database),
+        conninfo_value(&values.postgres.username)
     )
+}
+
+/// A value in libpq's `key=value` syntax: as is when it is plain, else single-quoted
+/// with `\` and `'` escaped (names may hold any character but NUL).
+#[must_use]
+pub fn conninfo_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| !c.is_whitespace() && c != '\'' && c != '\\');
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +175,14 @@ mod tests {
         assert!(args.contains(&"--initial-cluster=c-etcd0=http://127.0.0.1:2380,c-etcd1=http://127.0.0.1:2480,c-etcd2=http://127.0.0.1:2580".to_owned()));
         assert!(args.contains(&"--listen-client-urls=http://127.0.0.1:2579".to_owned()));
         assert!(args.contains(&"--auto-compaction-retention=1h".to_owned()));
+    }
+
+    #[test]
+    fn conninfo_values_are_quoted_when_they_need_it() {
+        assert_eq!(conninfo_value("svc-App"), "svc-App");
+        assert_eq!(conninfo_value("my app"), "'my app'");
+        assert_eq!(conninfo_value("a'b\\c"), r"'a\'b\\c'");
+        assert_eq!(conninfo_value(""), "''");
     }
 
     #[test]

@@ -211,8 +211,10 @@ fn bootstrap_script_creates_the_role_and_database_byte_exact() {
         .to_owned();
     let script = server.dir.path().join("post-bootstrap.sh");
     std::fs::write(&script, &script_text).unwrap();
-    // A database name that needs quoting proves the identifier is quoted too.
+    // Names that need quoting (any name PostgreSQL accepts is valid) prove the
+    // identifiers are quoted too.
     let database = "app \"db\"; x";
+    let user = "svc-App";
     let pg = runtime();
     let out = run(
         Command::new("bash")
@@ -228,7 +230,7 @@ fn bootstrap_script_creates_the_role_and_database_byte_exact() {
             )
             .env("LD_LIBRARY_PATH", pg.join("lib"))
             .env("PGPASSWORD", SUPERUSER)
-            .env("APP_USERNAME", "app")
+            .env("APP_USERNAME", user)
             .env("APP_PASSWORD", HOSTILE)
             .env("APP_DATABASE", database),
         None,
@@ -243,13 +245,13 @@ fn bootstrap_script_creates_the_role_and_database_byte_exact() {
     );
 
     let login = server.psql(
-        "app",
+        user,
         database,
         HOSTILE,
         "select current_user || '|' || current_database()",
     );
     assert_eq!(login.code, Some(0), "{}", login.stderr);
-    assert_eq!(login.stdout.trim(), format!("app|{database}"));
+    assert_eq!(login.stdout.trim(), format!("{user}|{database}"));
     let owner = server.psql(
         "postgres",
         "postgres",
@@ -259,10 +261,10 @@ fn bootstrap_script_creates_the_role_and_database_byte_exact() {
             database.replace('\'', "''")
         ),
     );
-    assert_eq!(owner.stdout.trim(), "app");
+    assert_eq!(owner.stdout.trim(), user);
     // Byte-exact means a near miss fails: drop the last character, or the newline.
     for wrong in [&HOSTILE[..HOSTILE.len() - 1], &HOSTILE.replace('\n', "")] {
-        let denied = server.psql("app", database, wrong, "select 1");
+        let denied = server.psql(user, database, wrong, "select 1");
         assert_ne!(denied.code, Some(0), "a wrong password logged in");
         assert!(
             denied.stderr.contains("password authentication failed"),
