@@ -404,6 +404,103 @@ fn leader_crash_loses_no_acknowledged_write() {
     assert!(supervisor_log.contains(&released), "{supervisor_log}");
 }
 
+/// Processes whose working directory is inside `dir`, from the kernel.
+fn processes_in(dir: &std::path::Path) -> Vec<u32> {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id() && alive(u64::from(*pid)))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| cwd.display().to_string().starts_with(&dir))
+        })
+        .collect()
+}
+
+/// `down` does not trust one file. The supervisor writes its state atomically (a
+/// reader polling it while members restart and the cluster stops never sees a torn
+/// file); with the file damaged or missing, `down` still finds every process from the
+/// kernel; two `down --purge` at once take turns; data goes only when nothing runs.
+#[test]
+fn down_stops_everything_whatever_the_state_file_says() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let _serial = lock();
+    let cluster = Local::new("downs");
+    let status = cluster.up_with_sync_standby();
+    let dir = cluster.dir();
+    let pids_file = dir.join("pids.json");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, torn) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let reader = {
+        let (stop, reads, torn, path) =
+            (stop.clone(), reads.clone(), torn.clone(), pids_file.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if serde_json::from_str::<Value>(&text).is_err() {
+                        torn.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    // Make the supervisor rewrite its state: a replica's Patroni is killed and restarted.
+    let replica = Local::member(&status, "replica").unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &replica["patroni_pid"].to_string()])
+        .status();
+    std::thread::sleep(Duration::from_secs(3));
+    let down = cluster.cli(&["local", "down", "downs"], 120);
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert!(
+        reads.load(Ordering::Relaxed) > 100,
+        "the reader saw too little"
+    );
+    assert_eq!(
+        torn.load(Ordering::Relaxed),
+        0,
+        "a torn state file was read"
+    );
+    assert_eq!(processes_in(&dir), Vec::<u32>::new());
+
+    // A damaged state file: `down` finds the supervisor and the rest from the kernel.
+    assert_eq!(cluster.up().code, Some(0));
+    std::fs::write(&pids_file, "{\"supervisor\": 1").unwrap();
+    let down = cluster.cli(&["local", "down", "downs"], 120);
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert_eq!(processes_in(&dir), Vec::<u32>::new());
+
+    // A missing state file, and two `down --purge` at once.
+    assert_eq!(cluster.up().code, Some(0));
+    std::fs::remove_file(&pids_file).unwrap();
+    let spawn_down = || {
+        Command::new(bin())
+            .args(["local", "down", "downs", "--purge"])
+            .env("CPLN_POSTGRES_HA_STATE", cluster.state.path())
+            .env("CPLN_POSTGRES_HA_RUNTIME", runtime())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (mut first, mut second) = (spawn_down(), spawn_down());
+    let first = wait_output(&mut first, Duration::from_secs(120));
+    let second = wait_output(&mut second, Duration::from_secs(120));
+    assert_eq!(
+        (first.code, second.code),
+        (Some(0), Some(0)),
+        "{first:?} {second:?}"
+    );
+    assert!(!dir.exists());
+    assert_eq!(processes_in(&dir), Vec::<u32>::new());
+}
+
 /// The HTTP status Patroni's REST API answers on `path`, if it answers.
 fn http_status(port: u64, path: &str) -> Option<u16> {
     use std::io::Write;

@@ -170,14 +170,91 @@ fn clean_leftovers(cluster: &Cluster, file: &ClusterFile) {
             signal(*pid, Signal::SIGKILL);
         }
     }
+    // And whatever the kernel shows of the cluster without a supervisor over it.
+    for process in process::cluster_processes(&cluster.dir) {
+        if !process.supervisor {
+            signal(process.pid, Signal::SIGKILL);
+        }
+    }
     for i in 0..file.ports.members.len() {
         let _ = fence(&cluster.postmaster_pid(i));
+    }
+}
+
+/// An exclusive lock beside the cluster's directory (not inside it: `--purge` deletes
+/// that), held until dropped.
+fn lock_cluster(cluster: &Cluster) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let base = cluster.dir.parent().unwrap_or(Path::new("."));
+    let path = base.join(format!(".{}.lock", cluster.name));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+}
+
+/// Stops the supervisor (which stops Patroni, then etcd), then kills whatever of the
+/// cluster the kernel still shows; fails if anything survives.
+fn stop_everything(cluster: &Cluster, file: Option<&ClusterFile>) -> anyhow::Result<()> {
+    if let Some(file) = file {
+        stop_supervisor(cluster, file);
+    }
+    // A supervisor the state file did not name (damaged, missing or stale) gets the
+    // same clean stop, found from the kernel.
+    let supervisors = |processes: &[process::ClusterProcess]| -> Vec<u32> {
+        processes
+            .iter()
+            .filter(|p| p.supervisor)
+            .map(|p| p.pid)
+            .collect()
+    };
+    let found = supervisors(&process::cluster_processes(&cluster.dir));
+    for pid in &found {
+        signal(*pid, Signal::SIGCONT);
+        signal(*pid, Signal::SIGTERM);
+    }
+    let patience = Instant::now() + Duration::from_secs(90);
+    while !found.is_empty()
+        && Instant::now() < patience
+        && !supervisors(&process::cluster_processes(&cluster.dir)).is_empty()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Whatever is left runs unsupervised: kill it all at once (backends with their
+    // postmaster, so none is left to serve a write).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = process::cluster_processes(&cluster.dir);
+        if left.is_empty() {
+            return Ok(());
+        }
+        for process in &left {
+            signal(process.pid, Signal::SIGKILL);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "processes of {} still run ({}); nothing was deleted",
+                cluster.name,
+                left.iter()
+                    .map(|p| p.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
     let pid = cluster.load_pids().supervisor;
     if pid != 0 && alive(pid) {
+        // A frozen supervisor cannot act on SIGTERM until it is continued.
+        if process::is_stopped(pid) {
+            signal(pid, Signal::SIGCONT);
+        }
         signal(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(90);
         while alive(pid) && Instant::now() < deadline {
@@ -189,9 +266,14 @@ fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
     let _ = std::fs::remove_file(cluster.pids());
 }
 
+/// Whether the cluster's supervisor runs: as recorded, or as the kernel shows it
+/// (the record may be damaged or missing).
 fn supervisor_running(cluster: &Cluster) -> bool {
     let pid = cluster.load_pids().supervisor;
-    pid != 0 && alive(pid)
+    (pid != 0 && alive(pid))
+        || process::cluster_processes(&cluster.dir)
+            .iter()
+            .any(|p| p.supervisor)
 }
 
 fn up(
@@ -303,8 +385,10 @@ fn start_and_wait(
         .stdout(log.try_clone()?)
         .stderr(log);
     // Its own process group: Ctrl-C in this terminal must not reach the supervisor
-    // once `up` has returned.
+    // once `up` has returned. It works in the cluster's directory, where `down` finds
+    // every process of the cluster.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.current_dir(&cluster.dir);
     // Unprivileged too when `nobody` can reach this binary (not so under root's home,
     // where the supervisor stays root; the database processes never do).
     if process::check_reachable(&exe_path).is_ok() {
@@ -497,14 +581,24 @@ fn existing(name: &str, dirs: &LocalDirs) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
+/// Stops every process of the cluster — found from the kernel, not only from the
+/// state file, which may be damaged or missing — and with `--purge` deletes its data,
+/// never while any of its processes lives. Two `down`s at once take turns.
 fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
     let cluster = existing(name, dirs)?;
-    match cluster.load() {
-        Ok(file) => stop_supervisor(&cluster, &file),
-        // A damaged directory can still be purged; refuse anything else.
-        Err(error) if !purge => return Err(error),
-        Err(_) => {}
+    let _turn = lock_cluster(&cluster)?;
+    if !cluster.dir.exists() {
+        writeln!(std::io::stderr(), "{name} was already stopped and deleted")?;
+        return Ok(ExitStatus::Success);
     }
+    let loaded = cluster.load();
+    if let (Err(error), false) = (&loaded, purge) {
+        // Without cluster state nothing can be restarted; say how to remove it, but
+        // stop whatever still runs first.
+        stop_everything(&cluster, None)?;
+        return Err(anyhow::anyhow!("{error:#}"));
+    }
+    stop_everything(&cluster, loaded.as_ref().ok())?;
     if purge {
         std::fs::remove_dir_all(&cluster.dir)
             .with_context(|| format!("cannot remove {}", cluster.dir.display()))?;

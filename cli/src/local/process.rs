@@ -60,12 +60,14 @@ pub(crate) fn run_unprivileged(command: &mut Command) {
 }
 
 /// Starts `program` detached from the terminal (its own process group, so Ctrl-C on
-/// the terminal does not reach it), with only `env`, logging to `log`.
+/// the terminal does not reach it), with only `env`, logging to `log`, in `home` (a
+/// directory of the cluster: `down` finds the cluster's processes by it).
 pub(crate) fn spawn(
     program: &Path,
     args: &[String],
     env: &[(String, String)],
     log: &Path,
+    home: &Path,
     drop_privileges: bool,
 ) -> anyhow::Result<u32> {
     let log_file = std::fs::OpenOptions::new()
@@ -81,6 +83,7 @@ pub(crate) fn spawn(
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
+        .current_dir(home)
         .process_group(0);
     if drop_privileges {
         run_unprivileged(&mut command);
@@ -140,6 +143,53 @@ pub(crate) fn children(parent: u32) -> Vec<u32> {
                 .is_some_and(|(_, ppid)| ppid == parent)
         })
         .collect()
+}
+
+/// Every live process of the cluster in `dir`, found from the kernel rather than from
+/// a state file: processes whose working directory is inside `dir` and that are ours
+/// — their command line names a path inside `dir` (Patroni, etcd, the postmaster),
+/// they are PostgreSQL backends (`postgres: …`), or the cluster's supervisor. A shell
+/// that merely sits in the directory is not touched.
+pub(crate) fn cluster_processes(dir: &Path) -> Vec<ClusterProcess> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let dir_text = dir.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter_map(|pid| {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            if !cwd.starts_with(&dir) {
+                return None;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let supervisor = cwd == dir && cmdline.contains(" local supervise ");
+            let ours =
+                supervisor || cmdline.contains(&dir_text) || cmdline.starts_with("postgres:");
+            (ours && alive(pid)).then_some(ClusterProcess { pid, supervisor })
+        })
+        .collect()
+}
+
+/// A process of a local cluster, as the kernel shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClusterProcess {
+    pub(crate) pid: u32,
+    /// The cluster's supervisor (it stops the rest cleanly when asked).
+    pub(crate) supervisor: bool,
+}
+
+/// Whether a process is stopped (SIGSTOP): it cannot act on SIGTERM until continued.
+pub(crate) fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| matches!(stat_state(&s), Some('T' | 't')))
 }
 
 /// The postmaster PID recorded in a data directory, if that process is running.

@@ -288,7 +288,7 @@ impl Supervisor {
                 ),
             };
             let env = self.environment(&home);
-            match spawn(&program, &args, &env, &log, true) {
+            match spawn(&program, &args, &env, &log, &home, true) {
                 Ok(pid) => {
                     self.say(&format!("started {kind:?} {i} as pid {pid}"));
                     if let Some(slot) = self.slots.get_mut(&(kind, i)) {
