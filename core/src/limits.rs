@@ -15,6 +15,8 @@ pub const MAX_ETCD_MEMBERS: u32 = MAX_REPLICA_DIRECT - 1 + MAX_REPLICA_DIRECT % 
 /// Volume set capacity range, GiB.
 pub const MIN_VOLUME_GIB: u32 = 10;
 pub const MAX_VOLUME_GIB: u32 = 65_536;
+/// Largest `failureThreshold` of a probe.
+pub const MAX_PROBE_FAILURES: u32 = 20;
 /// Smallest CPU a container may ask for, in millicores.
 pub const MIN_CPU_MILLICORES: f64 = 25.0;
 /// Smallest memory a container may ask for, in MiB.

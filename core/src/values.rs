@@ -344,6 +344,47 @@ pub struct EffectiveTiming {
     pub retry_timeout: u32,
 }
 
+/// Seconds a watchdog needs to notice a hang: one poll plus one request timeout.
+pub const HANG_DETECTION_SLACK: u32 = 2;
+
+impl EffectiveTiming {
+    /// Seconds a member's Patroni may go without answering its REST API before the
+    /// platform fences it (kills its PostgreSQL and Patroni): the local supervisor, or
+    /// on Control Plane the member's start-up script and its liveness probe.
+    ///
+    /// Why it is safe: a Patroni that answered until it hung had renewed the leader
+    /// lease at most `loop_wait` earlier, so the lease lives at least
+    /// `ttl − loop_wait` past the last answer. Half of that, less the time it takes
+    /// to notice, leaves the other half as margin: the old primary is dead before its
+    /// lease can expire and another member promote, so no two primaries overlap.
+    #[must_use]
+    pub fn hang_bound(self) -> u32 {
+        (self.ttl.saturating_sub(self.loop_wait) / 2).max(3)
+    }
+
+    /// Seconds between the fence and the earliest moment the lease could expire.
+    #[must_use]
+    pub fn hang_margin(self) -> i64 {
+        i64::from(self.ttl)
+            - i64::from(self.loop_wait)
+            - i64::from(self.hang_bound())
+            - i64::from(HANG_DETECTION_SLACK)
+    }
+
+    /// The liveness probe for the Control Plane workload, as `(period, timeout,
+    /// failures)` in seconds: a hung Patroni is detected within [`Self::hang_bound`].
+    #[must_use]
+    pub fn liveness_probe(self) -> (u32, u32, u32) {
+        // Two-second probes where the bound allows (Patroni answers slowly under
+        // load), one-second ones for the tightest timings.
+        let bound = self.hang_bound();
+        let step = if bound >= 6 { 2 } else { 1 };
+        let failures =
+            (bound.saturating_sub(step) / step).clamp(1, crate::limits::MAX_PROBE_FAILURES);
+        (step, step, failures)
+    }
+}
+
 impl TimingPreset {
     /// The preset's `(ttl, loop_wait, retry_timeout)`.
     #[must_use]
@@ -464,5 +505,38 @@ mod whole {
                 T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
             })
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For every timing P002 accepts, the fence lands before the lease can expire,
+    /// and the probe detects a hang within the bound.
+    #[test]
+    fn hang_bound_leaves_a_margin_for_every_valid_timing() {
+        for ttl in 20..=120 {
+            for loop_wait in 1..=ttl {
+                for retry_timeout in 3..=ttl {
+                    if loop_wait + 2 * retry_timeout > ttl {
+                        continue;
+                    }
+                    let timing = EffectiveTiming {
+                        ttl,
+                        loop_wait,
+                        retry_timeout,
+                    };
+                    assert!(timing.hang_margin() >= 1, "{timing:?}");
+                    let (period, timeout, failures) = timing.liveness_probe();
+                    assert!(
+                        period * failures + timeout <= timing.hang_bound(),
+                        "{timing:?}"
+                    );
+                }
+            }
+        }
+        let normal = TimingPreset::Normal.timers();
+        assert_eq!((normal.hang_bound(), normal.hang_margin()), (12, 11));
     }
 }

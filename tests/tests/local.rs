@@ -301,12 +301,128 @@ with open(out, "w") as acked:
             if conn is None:
                 conn = psycopg.connect(dsn, password=password, autocommit=True)
             conn.execute("insert into acked (id) values (%s)", (i,))
-            acked.write(f"{i}\n")
+            acked.write(f"{i} {time.time():.3f}\n")
             acked.flush()
         except Exception:
             conn = None
             time.sleep(0.02)
 "#;
+
+/// The writer's acknowledged ids with the time of each acknowledgement.
+fn read_acked(path: &std::path::Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (id, at) = l.split_once(' ')?;
+            Some((id.parse().ok()?, at.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Members that accept read-write sessions right now.
+fn primaries(ports: &[u64]) -> Vec<u64> {
+    ports
+        .iter()
+        .copied()
+        .filter(|port| {
+            let out = Local::psql(*port, "select pg_is_in_recovery()");
+            out.code == Some(0) && out.stdout.trim() == "f"
+        })
+        .collect()
+}
+
+/// A hung leader (its Patroni frozen with SIGSTOP, as a stuck process or a frozen VM
+/// would be): the supervisor's watchdog fences it within the hang bound — before its
+/// lease can expire — so at no sampled instant do two members accept writes, the
+/// writes stall for at most about `loop_wait + 2` s, and none acknowledged is lost.
+#[test]
+fn hung_leader_is_fenced_before_its_lease_expires() {
+    let _serial = lock();
+    let cluster = Local::new("hung");
+    let status = cluster.up_with_sync_standby();
+    let old = Local::member(&status, "leader").unwrap().clone();
+    let ports: Vec<u64> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["port"].as_u64().unwrap())
+        .collect();
+    let create = Local::psql(
+        old["port"].as_u64().unwrap(),
+        "create table acked (id int primary key)",
+    );
+    assert_eq!(create.code, Some(0), "{}", create.stderr);
+    let dsn = cluster
+        .cli(&["local", "dsn", "hung"], 30)
+        .stdout
+        .trim()
+        .to_owned();
+    let acked_file = cluster.state.path().join("acked.txt");
+    let mut writer = Command::new(runtime().join("venv/bin/python"))
+        .args(["-c", WRITER, &dsn, PASSWORD, "30"])
+        .arg(&acked_file)
+        .env("LD_LIBRARY_PATH", runtime().join("pg/lib"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = Command::new("kill")
+        .args(["-STOP", &old["patroni_pid"].to_string()])
+        .status();
+    let frozen = Instant::now();
+    let mut most = 0;
+    let mut new_leader = None;
+    while frozen.elapsed() < Duration::from_secs(25) {
+        let now = primaries(&ports);
+        assert!(now.len() <= 1, "two primaries at once: ports {now:?}");
+        most = most.max(now.len());
+        if let Some(leader) = Local::member(&cluster.status(), "leader")
+            && leader["name"] != old["name"]
+            && leader["state"] == "running"
+        {
+            if new_leader.is_none() {
+                new_leader = Some((leader.clone(), frozen.elapsed()));
+            }
+            if frozen.elapsed() > Duration::from_secs(16) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (new, took) = new_leader.expect("no member took over from the hung leader");
+    // The fast preset: ttl 20, loop_wait 5, so a hang bound of 7 s.
+    assert!(took < Duration::from_secs(12), "took over after {took:?}");
+    for pid in [&old["patroni_pid"], &old["postmaster_pid"]] {
+        assert!(
+            !alive(pid.as_u64().unwrap()),
+            "{pid} of the hung leader still runs"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while matches!(writer.try_wait(), Ok(None)) {
+        assert!(Instant::now() < deadline, "writer did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let acked = read_acked(&acked_file);
+    let gap = acked
+        .windows(2)
+        .map(|w| w[1].1 - w[0].1)
+        .fold(0.0, f64::max);
+    assert!(gap <= 7.0, "writes stalled for {gap:.2} s");
+    let stored = Local::psql(new["port"].as_u64().unwrap(), "select id from acked");
+    let stored: std::collections::BTreeSet<u64> =
+        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    let log = std::fs::read_to_string(cluster.dir().join("supervisor.log")).unwrap();
+    assert!(log.contains("has not answered for"), "{log}");
+}
 
 #[test]
 fn leader_crash_loses_no_acknowledged_write() {
@@ -336,10 +452,7 @@ fn leader_crash_loses_no_acknowledged_write() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let acked_before_kill = std::fs::read_to_string(&acked_file)
-        .unwrap()
-        .lines()
-        .count();
+    let acked_before_kill = read_acked(&acked_file).len();
     // The crash: Patroni and PostgreSQL of the leader, all at once.
     for pid in [&old["patroni_pid"], &old["postmaster_pid"]] {
         let _ = Command::new("kill")
@@ -363,10 +476,9 @@ fn leader_crash_loses_no_acknowledged_write() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let new = Local::member(&status, "leader").unwrap();
-    let acked: Vec<u64> = std::fs::read_to_string(&acked_file)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
+    let acked: Vec<u64> = read_acked(&acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
         .collect();
     assert!(
         acked_before_kill > 10,

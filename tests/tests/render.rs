@@ -692,3 +692,86 @@ fn json_output_is_the_same_resources() {
     let from_json: Vec<Value> = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(from_json, documents(&yaml.stdout));
 }
+
+/// The rendered start-up script's watchdog, run by bash in a network namespace of its
+/// own (its Patroni port, 8008, exists nowhere else): a stand-in Patroni answers
+/// `/liveness`, then freezes (SIGSTOP); the watchdog kills it and fences the
+/// "postmaster" within the hang bound, before the leader lease could expire.
+#[test]
+fn start_script_watchdog_fences_a_hung_patroni_within_the_bound() {
+    let values = values_from(
+        "patroni:\n  timing:\n    preset: fast\npostgres:\n  password: kR7-vQ2p-Lm9x-Tz4w\n",
+    );
+    let bound = values.patroni.timing.effective().hang_bound();
+    let resources = render::render(&values, &release(), &credentials()).unwrap();
+    let script = find(&resources, "db-postgres-start")["data"]["payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The functions and the watchdog, with the stand-in Patroni and a scratch data dir.
+    let start = script.find("fence() {").unwrap();
+    let end = script.find("watch &").unwrap() + "watch &".len();
+    let block = script[start..end]
+        .replace(
+            postgres_ha_core::render::scripts::PGDATA,
+            data.to_str().unwrap(),
+        )
+        .replace(
+            "gosu postgres patroni /tmp/patroni.yml &",
+            "python3 -c \"$STANDIN\" &",
+        );
+    let harness = format!(
+        r#"set -euo pipefail
+ip link set lo up
+mkdir -p '{data}'
+sleep 300 & echo $! > '{data}/postmaster.pid'
+POSTMASTER=$(head -n 1 '{data}/postmaster.pid')
+STANDIN='
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", 8008), H).serve_forever()
+'
+{block}
+sleep 4
+kill -STOP "$PATRONI"
+frozen=$SECONDS
+while kill -0 "$PATRONI" 2>/dev/null && (( SECONDS - frozen < 60 )); do sleep 0.2; done
+echo "fenced after $(( SECONDS - frozen )) s"
+if kill -0 "$POSTMASTER" 2>/dev/null; then echo "postmaster alive"; else echo "postmaster dead"; fi
+"#,
+        data = data.display()
+    );
+    let out = run(
+        Command::new("unshare").args(["-n", "bash", "-c", &harness]),
+        None,
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let seconds: u32 = out
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fenced after ")?
+                .strip_suffix(" s")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(out.stdout.contains("postmaster dead"), "{out:?}");
+    assert!(
+        out.stderr.contains("watchdog: Patroni has not answered"),
+        "{out:?}"
+    );
+    // Within the bound plus a poll and a request; well before ttl − loop_wait.
+    assert!(
+        seconds <= bound + 3,
+        "fenced after {seconds} s, bound {bound} s"
+    );
+    let timing = values.patroni.timing.effective();
+    assert!(seconds < timing.ttl - timing.loop_wait, "{seconds} s");
+}

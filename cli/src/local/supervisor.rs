@@ -8,7 +8,11 @@
 //!   on the member's name, so a replica takes over in about a second instead of
 //!   waiting out the ttl;
 //! - it holds down the members `local stop --member` names (a clean Patroni stop, no
-//!   restart) until `local start --member` releases them.
+//!   restart) until `local start --member` releases them;
+//! - it is the members' **watchdog**: a Patroni that stops answering its REST API for
+//!   longer than the hang bound (a hung process, a frozen machine) is killed with its
+//!   PostgreSQL, and its leader key released — the crash path — before its lease can
+//!   expire and a second primary appear (see `EffectiveTiming::hang_bound`).
 //!
 //! Deleting the key is safe because of the fence: by the time the key goes, the old
 //! leader's PostgreSQL is dead and cannot accept writes, and the compare makes sure a
@@ -49,6 +53,42 @@ struct Slot {
     started: Instant,
     failures: u32,
     next_start: Instant,
+    /// Fenced by the watchdog and not yet reaped.
+    hung: bool,
+}
+
+/// How long a Patroni may take to answer for the first time after it starts.
+const STARTUP_GRACE: Duration = Duration::from_secs(60);
+
+/// When each member's Patroni last answered `/liveness` with 200, as the watchdog
+/// threads see it.
+type Answers = Arc<std::sync::Mutex<Vec<Option<Instant>>>>;
+
+/// One thread per member asks its Patroni `/liveness` every second (one-second
+/// timeout), so a hung member never blocks the supervisor's loop.
+fn watch_members(api_ports: Vec<u16>, stop: &Arc<AtomicBool>) -> Answers {
+    let answers: Answers = Arc::new(std::sync::Mutex::new(vec![None; api_ports.len()]));
+    for (i, port) in api_ports.into_iter().enumerate() {
+        let (answers, stop) = (Arc::clone(&answers), Arc::clone(stop));
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .no_proxy()
+                .build()
+                .unwrap_or_default();
+            while !stop.load(Ordering::Relaxed) {
+                let alive = client
+                    .get(format!("http://127.0.0.1:{port}/liveness"))
+                    .send()
+                    .is_ok_and(|r| r.status().is_success());
+                if alive && let Ok(mut answers) = answers.lock() {
+                    answers[i] = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
+    answers
 }
 
 struct Supervisor {
@@ -98,6 +138,7 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
                 started: now,
                 failures: 0,
                 next_start: now,
+                hung: false,
             },
         );
     }
@@ -125,11 +166,14 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
                 started: now,
                 failures: 0,
                 next_start: Instant::now(),
+                hung: false,
             },
         );
     }
+    let answers = watch_members(supervisor.file.api_ports(), &stop);
     while !stop.load(Ordering::Relaxed) {
         supervisor.reap();
+        supervisor.fence_hung(&answers);
         supervisor.follow_holds();
         supervisor.start_due();
         std::thread::sleep(Duration::from_millis(50));
@@ -224,6 +268,42 @@ impl Supervisor {
         env
     }
 
+    /// The watchdog: fences every member whose Patroni has not answered within the
+    /// hang bound (or, before its first answer, within the start-up grace).
+    fn fence_hung(&mut self, answers: &Answers) {
+        let bound = Duration::from_secs(u64::from(
+            self.values.patroni.timing.effective().hang_bound(),
+        ));
+        let answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
+        let hung: Vec<(usize, u32, Duration)> = self
+            .slots
+            .iter()
+            .filter(|((kind, _), slot)| *kind == Kind::Patroni && !slot.hung)
+            .filter_map(|((_, i), slot)| {
+                let pid = slot.pid?;
+                let answered = answers
+                    .get(*i)
+                    .copied()
+                    .flatten()
+                    .filter(|t| *t >= slot.started);
+                let (since, limit) = answered.map_or((slot.started, STARTUP_GRACE), |t| (t, bound));
+                (since.elapsed() > limit).then_some((*i, pid, since.elapsed()))
+            })
+            .collect();
+        for (i, pid, silent) in hung {
+            self.say(&format!(
+                "Patroni {i} (pid {pid}) has not answered for {:.1} s: fencing it",
+                silent.as_secs_f64()
+            ));
+            // SIGKILL ends a stopped process too; its PostgreSQL goes with it.
+            signal(pid, Signal::SIGKILL);
+            self.fence_member(i);
+            if let Some(slot) = self.slots.get_mut(&(Kind::Patroni, i)) {
+                slot.hung = true;
+            }
+        }
+    }
+
     /// Re-reads the held members now and then: stops newly held ones cleanly (Patroni
     /// shuts its PostgreSQL down and hands over the lead), lets released ones start.
     fn follow_holds(&mut self) {
@@ -294,6 +374,7 @@ impl Supervisor {
                     if let Some(slot) = self.slots.get_mut(&(kind, i)) {
                         slot.pid = Some(pid);
                         slot.started = now;
+                        slot.hung = false;
                     }
                 }
                 Err(error) => {

@@ -563,7 +563,10 @@ fn container_checks(
             ("periodSeconds", 1..=600),
             ("timeoutSeconds", 1..=600),
             ("successThreshold", 1..=20),
-            ("failureThreshold", 1..=20),
+            (
+                "failureThreshold",
+                1..=u64::from(limits::MAX_PROBE_FAILURES),
+            ),
         ] {
             if !probe[key].as_u64().is_some_and(|v| range.contains(&v)) {
                 report(

@@ -216,7 +216,10 @@ pub(crate) fn resources(
         &names.postgres_start,
         "postgres",
         "PostgreSQL member start-up",
-        scripts::postgres_start(&names.postgres),
+        scripts::postgres_start(
+            &names.postgres,
+            values.patroni.timing.effective().hang_bound(),
+        ),
     ));
     out.push(opaque(
         release,
@@ -346,6 +349,7 @@ fn secret_file(secret: &str, path: &str) -> Value {
 }
 
 fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value {
+    let liveness = values.patroni.timing.effective().liveness_probe();
     let gvc = release.gvc.as_str();
     let (cpu, memory) = container_resources(&values.resources);
     let mut admitted: Vec<String> = values.internal_access.workloads.clone().unwrap_or_default();
@@ -384,7 +388,9 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
                     secret_file(&names.postgres_pre_stop, &format!("{POSTGRES_DIR}/pre-stop.sh")),
                     secret_file(&names.postgres_start, &format!("{POSTGRES_DIR}/start.sh")),
                 ],
-                "livenessProbe": probe_http("/liveness", 8008, 30, 10, 5, 6),
+                // Within the hang bound: the platform restarts a member whose Patroni
+                // stopped answering before its leader lease can expire.
+                "livenessProbe": probe_http("/liveness", 8008, 30, liveness.0, liveness.1, liveness.2),
                 "readinessProbe": probe_http("/readiness", 8008, 10, 5, 3, 3),
                 "lifecycle": {"preStop": {"exec": {"command": ["/bin/bash", format!("{POSTGRES_DIR}/pre-stop.sh")]}}},
             }],

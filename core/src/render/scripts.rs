@@ -33,7 +33,7 @@ SQL
 /// The PostgreSQL container's command on Control Plane: derives this member's name and
 /// addresses, runs Patroni, and fences PostgreSQL if Patroni exits.
 #[must_use]
-pub fn postgres_start(workload: &str) -> String {
+pub fn postgres_start(workload: &str, hang_bound: u32) -> String {
     format!(
         r#"#!/bin/bash
 # postgres-ha member start-up (workload {workload}).
@@ -58,6 +58,32 @@ fence() {{
 }}
 gosu postgres patroni /tmp/patroni.yml &
 PATRONI=$!
+
+# Watchdog: a Patroni that stops answering (a hung process, a frozen VM) is fenced
+# within {hang_bound} s, before its leader lease can expire and another member promote,
+# so no second primary appears. Until its first answer it gets a minute to start.
+watch() {{
+  local last_ok=$SECONDS limit=60 line
+  while kill -0 "$PATRONI" 2>/dev/null; do
+    line=""
+    if {{ exec 3<>/dev/tcp/127.0.0.1/8008; }} 2>/dev/null; then
+      printf 'GET /liveness HTTP/1.0\r\n\r\n' >&3 || true
+      read -r -t 2 line <&3 || true
+      exec 3<&- 3>&-
+    fi
+    if [[ "$line" == *" 200"* ]]; then
+      last_ok=$SECONDS
+      limit={hang_bound}
+    elif (( SECONDS - last_ok > limit )); then
+      echo "watchdog: Patroni has not answered for $limit s; fencing this member" >&2
+      kill -KILL "$PATRONI" 2>/dev/null || true
+      fence
+      return 0
+    fi
+    sleep 1
+  done
+}}
+watch &
 # Stop requests go to Patroni, which shuts PostgreSQL down cleanly.
 trap 'kill -TERM "$PATRONI" 2>/dev/null || true' TERM INT
 status=0
@@ -241,7 +267,7 @@ mod tests {
         for script in [
             post_bootstrap(),
             postgres_pre_stop("w"),
-            postgres_start("w"),
+            postgres_start("w", 12),
         ] {
             for var in [
                 "APP_PASSWORD",
