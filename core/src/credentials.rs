@@ -60,12 +60,14 @@ impl CredentialsFile {
             }
         }
         for key in CredentialKey::INTERNAL {
-            let _ = writeln!(
-                text,
-                "{}: {}",
-                key.secret_key(),
-                serde_json::Value::String(self.credentials.get(key).unwrap_or_default().to_owned())
-            );
+            if let Some(password) = self.credentials.get(key) {
+                let _ = writeln!(
+                    text,
+                    "{}: {}",
+                    key.secret_key(),
+                    serde_json::Value::String(password.to_owned())
+                );
+            }
         }
         text
     }
@@ -159,10 +161,12 @@ pub fn check_credentials(bytes: &[u8]) -> (Checked, Option<CredentialsFile>) {
             }
         }
         for (i, password) in passwords.iter().enumerate() {
+            let key = CredentialKey::INTERNAL[i];
+            // Files from before etcd had authentication lack its passwords: the
+            // caller generates them.
             if password.is_none()
-                && !map
-                    .keys()
-                    .any(|k| CredentialKey::INTERNAL[i].secret_key() == k)
+                && !CredentialKey::ADDED_LATER.contains(&key)
+                && !map.keys().any(|k| key.secret_key() == k)
             {
                 reporter.report(
                     Code::MissingKey,
@@ -176,22 +180,16 @@ pub fn check_credentials(bytes: &[u8]) -> (Checked, Option<CredentialsFile>) {
                 );
             }
         }
-        if !reporter.has_errors()
-            && let [
-                Some(superuser),
-                Some(replication),
-                Some(rewind),
-                Some(restapi),
-            ] = passwords.as_slice()
-        {
+        if !reporter.has_errors() {
+            let mut credentials = Credentials::default();
+            for (key, password) in CredentialKey::INTERNAL.into_iter().zip(passwords) {
+                if let Some(password) = password {
+                    credentials.set(key, password);
+                }
+            }
             let [org, gvc] = target;
             found = Some(CredentialsFile {
-                credentials: Credentials {
-                    superuser: superuser.clone(),
-                    replication: replication.clone(),
-                    rewind: rewind.clone(),
-                    restapi: restapi.clone(),
-                },
+                credentials,
                 org,
                 gvc,
             });
@@ -222,14 +220,20 @@ pub fn internal_password_problem(password: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// 32 characters, a different letter for each key.
+    fn password(key: CredentialKey) -> String {
+        let index = CredentialKey::INTERNAL
+            .iter()
+            .position(|k| *k == key)
+            .unwrap();
+        char::from(b'A' + u8::try_from(index).unwrap())
+            .to_string()
+            .repeat(32)
+    }
+
     fn file() -> CredentialsFile {
         CredentialsFile {
-            credentials: Credentials {
-                superuser: "A".repeat(32),
-                replication: "B".repeat(32),
-                rewind: "C".repeat(32),
-                restapi: "D".repeat(32),
-            },
+            credentials: Credentials::from_fn(password),
             org: Some("acme".into()),
             gvc: Some("prod".into()),
         }
@@ -249,7 +253,11 @@ mod tests {
         );
         let (_, read) = check_credentials(legacy.as_bytes());
         let read = read.unwrap();
-        assert_eq!(read.credentials, file().credentials);
+        // The etcd passwords came later: the caller generates them.
+        assert_eq!(read.credentials.missing(), CredentialKey::ADDED_LATER);
+        for key in CredentialKey::INTERNAL.into_iter().take(4) {
+            assert_eq!(read.credentials.get(key), file().credentials.get(key));
+        }
         assert_eq!((read.org, read.gvc), (None, None));
     }
 

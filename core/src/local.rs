@@ -28,12 +28,6 @@ pub fn etcd_name(cluster: &str, index: usize) -> String {
     format!("{cluster}-etcd{index}")
 }
 
-/// The etcd key holding the Patroni leader's member name.
-#[must_use]
-pub fn leader_key(cluster: &str) -> String {
-    format!("/postgres-ha/{cluster}/leader")
-}
-
 /// The Patroni topology of local member `index`: loopback addresses, files under
 /// `dir/pgN`, binaries from `pg_bin`.
 #[must_use]

@@ -165,12 +165,7 @@ fn rendered() -> (Vec<Value>, Value) {
             gvc: "prod".into(),
             org: None,
         },
-        &Credentials {
-            superuser: "s".into(),
-            replication: "r".into(),
-            rewind: "w".into(),
-            restapi: "a".into(),
-        },
+        &Credentials::from_fn(|key| format!("test-{}", key.secret_key())),
     )
     .unwrap();
     let config = resources

@@ -308,6 +308,89 @@ with open(out, "w") as acked:
             time.sleep(0.02)
 "#;
 
+/// A POST to etcd's v3 JSON gateway on loopback, with an optional token; the body of
+/// the answer.
+fn etcd_post(port: u64, path: &str, body: &str, token: Option<&str>) -> String {
+    use std::io::Write;
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).unwrap())).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: {t}\r\n"));
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn b64(text: &str) -> String {
+    // Small enough to do by hand: the test crate has no base64 dependency.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// etcd refuses clients without credentials: nobody else on the machine can read the
+/// cluster's keys, rewrite its configuration or delete its leader key.
+fn assert_etcd_refuses_strangers(cluster: &Local) {
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.dir().join("cluster.json")).unwrap())
+            .unwrap();
+    let port = file["ports"]["etcd"][0][0].as_u64().unwrap();
+    let leader_key = b64(&format!("/postgres-ha/{}/leader", cluster.name));
+    let config_key = b64(&format!("/postgres-ha/{}/config", cluster.name));
+    for (path, body) in [
+        ("/v3/kv/range", format!(r#"{{"key":"{leader_key}"}}"#)),
+        ("/v3/kv/deleterange", format!(r#"{{"key":"{leader_key}"}}"#)),
+        (
+            "/v3/kv/put",
+            format!(r#"{{"key":"{config_key}","value":"e30="}}"#),
+        ),
+        (
+            "/v3/auth/user/add",
+            r#"{"name":"intruder","password":"x"}"#.to_owned(),
+        ),
+    ] {
+        let answer = etcd_post(port, path, &body, None);
+        assert!(
+            answer.contains("user name is empty"),
+            "{path} without credentials: {answer}"
+        );
+    }
+    // A wrong password gets no token either.
+    let answer = etcd_post(
+        port,
+        "/v3/auth/authenticate",
+        r#"{"name":"patroni","password":"guess"}"#,
+        None,
+    );
+    assert!(!answer.contains("token"), "{answer}");
+}
+
 /// The writer's acknowledged ids with the time of each acknowledgement.
 fn read_acked(path: &std::path::Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(path)
@@ -436,6 +519,9 @@ fn leader_crash_loses_no_acknowledged_write() {
         "create table acked (id int primary key)",
     );
     assert_eq!(create.code, Some(0), "{}", create.stderr);
+    // With etcd closed to strangers, failover (below) still works: Patroni and the
+    // supervisor authenticate.
+    assert_etcd_refuses_strangers(&cluster);
 
     let dsn = cluster
         .cli(&["local", "dsn", "crash"], 30)

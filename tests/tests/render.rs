@@ -12,12 +12,7 @@ use postgres_ha_tests::{cli, cli_with, root, run, seed_values, tool};
 use serde_json::Value;
 
 fn credentials() -> Credentials {
-    Credentials {
-        superuser: "test-superuser-secret".into(),
-        replication: "test-replication-secret".into(),
-        rewind: "test-rewind-secret".into(),
-        restapi: "test-restapi-secret".into(),
-    }
+    Credentials::from_fn(|key| format!("test-{}", key.secret_key()))
 }
 
 fn release() -> Release {
@@ -445,19 +440,21 @@ fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
     let resources = documents(&yaml);
     let secret = find(&resources, "db-credentials");
     assert_eq!(secret["data"]["password"], password);
+    let internal: Vec<String> = postgres_ha_core::render::patroni::CredentialKey::INTERNAL
+        .iter()
+        .map(|key| credentials().get(*key).unwrap().to_owned())
+        .collect();
     assert_eq!(
         secret["data"]["superuser-password"],
-        "test-superuser-secret"
+        "test-superuser-password"
+    );
+    assert_eq!(
+        secret["data"]["etcd-patroni-password"],
+        "test-etcd-patroni-password"
     );
     for resource in resources.iter().filter(|r| r["name"] != "db-credentials") {
         let text = resource.to_string();
-        for secret in [
-            password,
-            "test-superuser-secret",
-            "test-replication-secret",
-            "test-rewind-secret",
-            "test-restapi-secret",
-        ] {
+        for secret in std::iter::once(password).chain(internal.iter().map(String::as_str)) {
             let encoded = serde_json::to_string(secret).unwrap();
             let inner = &encoded[1..encoded.len() - 1];
             assert!(!text.contains(inner), "{} holds a secret", resource["name"]);
@@ -471,8 +468,13 @@ fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
             .flatten()
         {
             let value = var["value"].as_str().unwrap();
+            // Besides secret references and paths, only Patroni's etcd user name and
+            // protocol are plain values.
+            let plain = postgres_ha_core::render::patroni::etcd_env()
+                .iter()
+                .any(|(name, v)| var["name"] == *name && value == *v);
             assert!(
-                value.starts_with("cpln://secret/") || value.starts_with('/'),
+                value.starts_with("cpln://secret/") || value.starts_with('/') || plain,
                 "{value}"
             );
         }
@@ -774,4 +776,103 @@ if kill -0 "$POSTMASTER" 2>/dev/null; then echo "postmaster alive"; else echo "p
     );
     let timing = values.patroni.timing.effective();
     assert!(seconds < timing.ttl - timing.loop_wait, "{seconds} s");
+}
+
+/// The rendered etcd start-up script turns authentication on with the same steps the
+/// local supervisor uses: run by bash with the real etcdctl against a real etcd 3.4.23
+/// (in a network namespace of its own, stopped with it), it leaves anonymous clients
+/// refused, Patroni's user confined to the release's keys, and a second run harmless.
+#[test]
+fn etcd_start_script_turns_authentication_on() {
+    let resources = render::render(&Values::default(), &release(), &credentials()).unwrap();
+    let script = find(&resources, "db-etcd-start")["data"]["payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = script.find("enable_auth() {").unwrap();
+    let end = script[start..].find("\n}\n").unwrap() + start + 3;
+    let function = &script[start..end];
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = root().join(".tools/runtime/etcd/etcd");
+    assert!(
+        etcd.exists(),
+        "etcd is not installed; run scripts/install-test-tools.sh"
+    );
+    let harness = format!(
+        r#"set -uo pipefail
+ip link set lo up
+'{etcd}' --data-dir '{data}' --listen-client-urls http://127.0.0.1:2379 \
+  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+  --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster default=http://127.0.0.1:2380 >'{data}.log' 2>&1 &
+ETCD=$!
+trap 'kill -KILL $ETCD' EXIT
+export ETCD_ROOT_PASSWORD='root-secret-123' PATRONI_ETCD3_PASSWORD='patroni-secret-456'
+{function}
+timeout 60 bash -c "$(declare -f enable_auth); enable_auth" || echo "set-up failed"
+timeout 60 bash -c "$(declare -f enable_auth); enable_auth" || echo "second run failed"
+export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=http://127.0.0.1:2379
+etcdctl put /postgres-ha/db/leader x >/dev/null 2>&1 && echo "anonymous write accepted"
+etcdctl get /postgres-ha/db/leader >/dev/null 2>&1 && echo "anonymous read accepted"
+ETCDCTL_USER="patroni:$PATRONI_ETCD3_PASSWORD" etcdctl put /postgres-ha/db/leader db-postgres-0 >/dev/null && echo "patroni writes its keys"
+ETCDCTL_USER="patroni:$PATRONI_ETCD3_PASSWORD" etcdctl put /postgres-ha/other/leader x >/dev/null 2>&1 && echo "patroni writes another release"
+ETCDCTL_USER="patroni:$PATRONI_ETCD3_PASSWORD" etcdctl user add intruder:x >/dev/null 2>&1 && echo "patroni adds users"
+echo done
+"#,
+        etcd = etcd.display(),
+        data = dir.path().join("data").display(),
+    );
+    let out = run(
+        Command::new("unshare").args(["-n", "bash", "-c", &harness]),
+        None,
+        Duration::from_secs(150),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["patroni writes its keys", "done"],
+        "{out:?}"
+    );
+}
+
+/// A credentials file written before etcd had authentication keeps its passwords and
+/// gains the etcd ones on the next render.
+#[test]
+fn older_credentials_files_gain_the_etcd_passwords() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("c.yaml");
+    let old = "superuser: s-0123456789abcdef\nreplication: r-0123456789abcdef\nrewind: w-0123456789abcdef\nrestapi: a-0123456789abcdef\n";
+    std::fs::write(&creds, old).unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let first = render_seed(&creds, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("added the generated etcd root and etcd Patroni passwords"),
+        "{}",
+        first.stderr
+    );
+    let text = std::fs::read_to_string(&creds).unwrap();
+    for kept in [
+        "s-0123456789abcdef",
+        "r-0123456789abcdef",
+        "w-0123456789abcdef",
+        "a-0123456789abcdef",
+    ] {
+        assert!(text.contains(kept), "{text}");
+    }
+    assert!(
+        text.contains("etcd-root-password: ") && text.contains("etcd-patroni-password: "),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Stable from then on.
+    let second = render_seed(&creds, &[]);
+    assert_eq!(first.stdout, second.stdout);
+    assert!(!second.stderr.contains("added"));
 }

@@ -141,6 +141,8 @@ fn create(
         replication: random_password()?,
         rewind: random_password()?,
         restapi: random_password()?,
+        etcd_root: random_password()?,
+        etcd_patroni: random_password()?,
     };
     write_private(&cluster.secrets(), &serde_json::to_string(&secrets)?, true)?;
     write_private(
@@ -297,6 +299,19 @@ fn up(
     }
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
+        // A cluster from before etcd had authentication gets its passwords now; the
+        // supervisor turns authentication on when it starts.
+        let mut secrets = cluster.load_secrets()?;
+        if secrets.etcd_root.is_empty() || secrets.etcd_patroni.is_empty() {
+            secrets.etcd_root = random_password()?;
+            secrets.etcd_patroni = random_password()?;
+            crate::secrets::write_atomic(
+                &cluster.secrets(),
+                &serde_json::to_string(&secrets)?,
+                0o600,
+            )?;
+            process::hand_over(&cluster.secrets())?;
+        }
         // `up` means every member up: release any that `local stop` holds down.
         if !cluster.load_held().is_empty() {
             cluster.save_held(&std::collections::BTreeSet::new())?;

@@ -15,7 +15,7 @@ use crate::ExitStatus;
 use crate::args::{RenderArgs, RenderFormat};
 use crate::input::{Privacy, read};
 use crate::report::{checked_values, report_to_stderr, write_stdout};
-use crate::secrets::{random_password, write_private};
+use crate::secrets::{random_password, write_atomic, write_private};
 
 pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     let release = Release {
@@ -33,7 +33,7 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
         Some(path) => (path.clone(), true),
         None => (default_credentials_path(&args.values, &args.name), false),
     };
-    let (file, created) = match load(&path)? {
+    let (mut file, created) = match load(&path)? {
         Loaded::Refused => return Ok(ExitStatus::Failure),
         Loaded::File(file) => {
             check_target(&file, &release, &path, explicit)?;
@@ -41,24 +41,36 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
         }
         Loaded::Missing => (
             CredentialsFile {
-                credentials: Credentials {
-                    superuser: random_password()?,
-                    replication: random_password()?,
-                    rewind: random_password()?,
-                    restapi: random_password()?,
-                },
+                credentials: Credentials::try_from_fn(|_| random_password())?,
                 org: release.org.clone(),
                 gvc: Some(release.gvc.clone()),
             },
             true,
         ),
     };
+    // A file from before etcd had authentication gets its etcd passwords now.
+    let added = file.credentials.missing();
+    for key in &added {
+        file.credentials.set(*key, random_password()?);
+    }
     let mut resources = render::render(&values, &release, &file.credentials)?;
     if created {
         write_private(&path, &file.to_text(), false)?;
         let _ = writeln!(
             std::io::stderr(),
             "note: generated internal passwords in {} (mode 600); keep it to re-render",
+            path.display()
+        );
+    } else if !added.is_empty() {
+        write_atomic(&path, &file.to_text(), 0o600)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: added the generated {} passwords to {}",
+            added
+                .iter()
+                .map(|k| k.role_word())
+                .collect::<Vec<_>>()
+                .join(" and "),
             path.display()
         );
     }

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use postgres_ha_core::render::etcd::{EtcdUser, ROOT_USER, already_done, auth_steps};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -58,11 +60,66 @@ pub(crate) fn etcd_healthy(client: &reqwest::blocking::Client, port: u16) -> boo
         .is_some_and(|v| v["health"] == "true" || v["health"] == true)
 }
 
+/// An etcd authentication token for `user`, from the first member that gives one.
+pub(crate) fn etcd_token(
+    client: &reqwest::blocking::Client,
+    etcd_ports: &[u16],
+    user: &str,
+    password: &str,
+) -> Option<(u16, String)> {
+    etcd_ports.iter().find_map(|port| {
+        let answer: Value = client
+            .post(format!("http://127.0.0.1:{port}/v3/auth/authenticate"))
+            .json(&json!({"name": user, "password": password}))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        Some((*port, answer["token"].as_str()?.to_owned()))
+    })
+}
+
+/// Turns etcd authentication on (users, a role limited to the cluster's keys, then
+/// `auth enable`), unless `root` can already log in. Every step tolerates having been
+/// done before, so an interrupted set-up completes on the next start.
+pub(crate) fn enable_etcd_auth(
+    client: &reqwest::blocking::Client,
+    etcd_ports: &[u16],
+    scope: &str,
+    password: &dyn Fn(EtcdUser) -> String,
+) -> anyhow::Result<()> {
+    if etcd_token(client, etcd_ports, ROOT_USER, &password(EtcdUser::Root)).is_some() {
+        return Ok(());
+    }
+    let port = *etcd_ports.first().context("no etcd member")?;
+    for step in auth_steps(scope) {
+        let (path, body) = step.request(password);
+        let answer: Value = client
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .json(&body)
+            .send()
+            .and_then(reqwest::blocking::Response::json)
+            .with_context(|| format!("etcd did not answer {path}"))?;
+        if let Some(error) = answer["error"].as_str().or(answer["message"].as_str())
+            && !already_done(error)
+        {
+            anyhow::bail!("etcd refused {path}: {error}");
+        }
+    }
+    anyhow::ensure!(
+        etcd_token(client, etcd_ports, ROOT_USER, &password(EtcdUser::Root)).is_some(),
+        "etcd authentication was set up, but root cannot log in"
+    );
+    Ok(())
+}
+
 /// Deletes the leader key if, and only if, it still names `member` (one etcd
-/// transaction: compare the value, then delete). Returns whether it was deleted.
+/// transaction: compare the value, then delete), as the Patroni etcd user. Returns
+/// whether it was deleted.
 pub(crate) fn release_leader(
     client: &reqwest::blocking::Client,
     etcd_ports: &[u16],
+    credentials: (&str, &str),
     key: &str,
     member: &str,
 ) -> bool {
@@ -75,13 +132,15 @@ pub(crate) fn release_leader(
         }],
         "success": [{"request_delete_range": {"key": STANDARD.encode(key)}}],
     });
-    etcd_ports.iter().any(|port| {
-        client
-            .post(format!("http://127.0.0.1:{port}/v3/kv/txn"))
-            .json(&body)
-            .send()
-            .ok()
-            .and_then(|r| r.json::<Value>().ok())
-            .is_some_and(|v| v["succeeded"] == true)
-    })
+    let Some((port, token)) = etcd_token(client, etcd_ports, credentials.0, credentials.1) else {
+        return false;
+    };
+    client
+        .post(format!("http://127.0.0.1:{port}/v3/kv/txn"))
+        .header("Authorization", token)
+        .json(&body)
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .is_some_and(|v| v["succeeded"] == true)
 }

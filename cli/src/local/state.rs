@@ -107,6 +107,12 @@ pub(crate) struct Secrets {
     pub(crate) replication: String,
     pub(crate) rewind: String,
     pub(crate) restapi: String,
+    /// etcd's root and Patroni users; clusters created before etcd had
+    /// authentication get them on their next `up`.
+    #[serde(default)]
+    pub(crate) etcd_root: String,
+    #[serde(default)]
+    pub(crate) etcd_patroni: String,
 }
 
 /// Process IDs the supervisor last started, for `status` and for cleaning up after

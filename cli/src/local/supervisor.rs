@@ -32,7 +32,9 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use postgres_ha_core::local::{etcd_args, leader_key, member_name, member_topology};
+use postgres_ha_core::local::{etcd_args, member_name, member_topology};
+use postgres_ha_core::render::etcd::{EtcdUser, PATRONI_USER, leader_key};
+use postgres_ha_core::render::patroni::etcd_env;
 use postgres_ha_core::render::patroni::patroni_config;
 use postgres_ha_core::render::scripts::post_bootstrap;
 use postgres_ha_core::values::Values;
@@ -158,6 +160,21 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     supervisor.say("starting");
     supervisor.start_due();
     supervisor.wait_for_etcd(&stop);
+    // Only then Patroni: it connects as the etcd user this creates.
+    let secrets = supervisor.secrets.clone();
+    let password = |user: EtcdUser| match user {
+        EtcdUser::Root => secrets.etcd_root.clone(),
+        EtcdUser::Patroni => secrets.etcd_patroni.clone(),
+    };
+    match api::enable_etcd_auth(
+        &supervisor.client,
+        &supervisor.file.etcd_client_ports(),
+        &supervisor.cluster.name,
+        &password,
+    ) {
+        Ok(()) => supervisor.say("etcd authentication on"),
+        Err(error) => supervisor.say(&format!("cannot turn etcd authentication on: {error:#}")),
+    }
     for i in 0..supervisor.file.ports.members.len() {
         supervisor.slots.insert(
             (Kind::Patroni, i),
@@ -259,10 +276,14 @@ impl Supervisor {
                 ("PATRONI_REWIND_PASSWORD", &self.secrets.rewind),
                 ("PATRONI_RESTAPI_PASSWORD", &self.secrets.restapi),
                 ("APP_PASSWORD", &self.values.postgres.password),
+                ("PATRONI_ETCD3_PASSWORD", &self.secrets.etcd_patroni),
                 ("APP_USERNAME", &self.values.postgres.username),
                 ("APP_DATABASE", &self.values.postgres.database),
             ] {
                 env.push((key.to_owned(), value.clone()));
+            }
+            for (key, value) in etcd_env() {
+                env.push((key.to_owned(), value.to_owned()));
             }
         }
         env
@@ -437,6 +458,7 @@ impl Supervisor {
         if api::release_leader(
             &self.client,
             &etcd,
+            (PATRONI_USER, &self.secrets.etcd_patroni),
             &leader_key(&self.cluster.name),
             &member,
         ) {

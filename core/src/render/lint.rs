@@ -585,12 +585,7 @@ mod tests {
     use crate::values::Values;
 
     fn rendered() -> Vec<Value> {
-        let credentials = Credentials {
-            superuser: "s".into(),
-            replication: "r".into(),
-            rewind: "w".into(),
-            restapi: "a".into(),
-        };
+        let credentials = Credentials::from_fn(|key| format!("test-{}", key.secret_key()));
         let release = Release {
             name: "db".into(),
             gvc: "prod".into(),

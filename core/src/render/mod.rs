@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::values::Values;
 
+pub mod etcd;
 pub mod lint;
 pub mod patroni;
 mod resources;
@@ -24,28 +25,54 @@ pub struct Release {
     pub org: Option<String>,
 }
 
-/// The generated passwords of the internal roles. They are inputs, not generated
-/// here, so that rendering stays pure and repeatable; the caller keeps them stable.
-#[derive(Clone, PartialEq, Eq)]
+/// The generated passwords of the internal roles and etcd users, by key. They are
+/// inputs, not generated here, so that rendering stays pure and repeatable; the caller
+/// keeps them stable.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
-    pub superuser: String,
-    pub replication: String,
-    pub rewind: String,
-    pub restapi: String,
+    passwords: std::collections::BTreeMap<patroni::CredentialKey, String>,
 }
 
 impl Credentials {
+    /// Every internal password, from `password`.
+    pub fn from_fn(mut password: impl FnMut(patroni::CredentialKey) -> String) -> Self {
+        Self {
+            passwords: patroni::CredentialKey::INTERNAL
+                .into_iter()
+                .map(|key| (key, password(key)))
+                .collect(),
+        }
+    }
+
+    /// Every internal password, from a fallible `password`.
+    pub fn try_from_fn<E>(
+        mut password: impl FnMut(patroni::CredentialKey) -> Result<String, E>,
+    ) -> Result<Self, E> {
+        let mut passwords = std::collections::BTreeMap::new();
+        for key in patroni::CredentialKey::INTERNAL {
+            passwords.insert(key, password(key)?);
+        }
+        Ok(Self { passwords })
+    }
+
     /// The password behind one key; the application password is not held here.
     #[must_use]
     pub fn get(&self, key: patroni::CredentialKey) -> Option<&str> {
-        use patroni::CredentialKey as K;
-        match key {
-            K::Superuser => Some(&self.superuser),
-            K::Replication => Some(&self.replication),
-            K::Rewind => Some(&self.rewind),
-            K::RestApi => Some(&self.restapi),
-            K::App => None,
-        }
+        self.passwords.get(&key).map(String::as_str)
+    }
+
+    /// Sets one password.
+    pub fn set(&mut self, key: patroni::CredentialKey, password: String) {
+        self.passwords.insert(key, password);
+    }
+
+    /// The internal keys that have no password.
+    #[must_use]
+    pub fn missing(&self) -> Vec<patroni::CredentialKey> {
+        patroni::CredentialKey::INTERNAL
+            .into_iter()
+            .filter(|key| self.get(*key).is_none_or(str::is_empty))
+            .collect()
     }
 }
 
@@ -156,15 +183,8 @@ pub fn render(
     credentials: &Credentials,
 ) -> Result<Vec<Value>, RenderError> {
     check_release(release)?;
-    for (which, password) in [
-        ("superuser", &credentials.superuser),
-        ("replication", &credentials.replication),
-        ("rewind", &credentials.rewind),
-        ("REST API", &credentials.restapi),
-    ] {
-        if password.is_empty() {
-            return Err(RenderError::EmptyCredential(which));
-        }
+    if let Some(key) = credentials.missing().first() {
+        return Err(RenderError::EmptyCredential(key.role_word()));
     }
     for (what, count) in [
         ("replicas", values.replicas),

@@ -17,32 +17,60 @@ pub const REWIND_USER: &str = "rewind_user";
 pub const RESTAPI_USER: &str = "patroni";
 
 /// Environment variables that carry each password to Patroni and the bootstrap script.
-pub const PASSWORD_ENV: [(&str, CredentialKey); 5] = [
+pub const PASSWORD_ENV: [(&str, CredentialKey); 6] = [
     ("PATRONI_SUPERUSER_PASSWORD", CredentialKey::Superuser),
     ("PATRONI_REPLICATION_PASSWORD", CredentialKey::Replication),
     ("PATRONI_REWIND_PASSWORD", CredentialKey::Rewind),
     ("PATRONI_RESTAPI_PASSWORD", CredentialKey::RestApi),
+    ("PATRONI_ETCD3_PASSWORD", CredentialKey::EtcdPatroni),
     ("APP_PASSWORD", CredentialKey::App),
 ];
 
+/// Environment variables that carry the etcd passwords to an etcd member (which sets
+/// up authentication).
+pub const ETCD_PASSWORD_ENV: [(&str, CredentialKey); 2] = [
+    ("ETCD_ROOT_PASSWORD", CredentialKey::EtcdRoot),
+    ("PATRONI_ETCD3_PASSWORD", CredentialKey::EtcdPatroni),
+];
+
+/// Patroni's etcd user and protocol, from the environment: Patroni reads
+/// `PATRONI_ETCD3_PASSWORD` only when another `PATRONI_ETCD3_*` setting is present.
+#[must_use]
+pub fn etcd_env() -> [(&'static str, &'static str); 2] {
+    [
+        ("PATRONI_ETCD3_PROTOCOL", "http"),
+        ("PATRONI_ETCD3_USERNAME", super::etcd::PATRONI_USER),
+    ]
+}
+
 /// Which password an environment variable carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CredentialKey {
     App,
     Superuser,
     Replication,
     Rewind,
     RestApi,
+    /// etcd's administrative user.
+    EtcdRoot,
+    /// The etcd user Patroni connects as, limited to the cluster's keys.
+    EtcdPatroni,
 }
 
 impl CredentialKey {
     /// The passwords postgres-ha generates (every one but the application's).
-    pub const INTERNAL: [CredentialKey; 4] = [
+    pub const INTERNAL: [CredentialKey; 6] = [
         Self::Superuser,
         Self::Replication,
         Self::Rewind,
         Self::RestApi,
+        Self::EtcdRoot,
+        Self::EtcdPatroni,
     ];
+
+    /// Passwords a credentials file written before etcd had authentication lacks; they
+    /// are generated and added to it.
+    pub const ADDED_LATER: [CredentialKey; 2] = [Self::EtcdRoot, Self::EtcdPatroni];
 
     /// The key of this password in the credentials dictionary secret and in the
     /// credentials file.
@@ -54,6 +82,8 @@ impl CredentialKey {
             Self::Replication => "replication-password",
             Self::Rewind => "rewind-password",
             Self::RestApi => "restapi-password",
+            Self::EtcdRoot => "etcd-root-password",
+            Self::EtcdPatroni => "etcd-patroni-password",
         }
     }
 
@@ -61,7 +91,7 @@ impl CredentialKey {
     #[must_use]
     pub fn legacy_file_key(self) -> Option<&'static str> {
         match self {
-            Self::App => None,
+            Self::App | Self::EtcdRoot | Self::EtcdPatroni => None,
             Self::Superuser => Some("superuser"),
             Self::Replication => Some("replication"),
             Self::Rewind => Some("rewind"),
@@ -78,6 +108,8 @@ impl CredentialKey {
             Self::Replication => "replication",
             Self::Rewind => "rewind",
             Self::RestApi => "REST API",
+            Self::EtcdRoot => "etcd root",
+            Self::EtcdPatroni => "etcd Patroni",
         }
     }
 }
@@ -285,7 +317,7 @@ pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
     }
     json!({
         "scope": topology.scope,
-        "namespace": "/postgres-ha/",
+        "namespace": super::etcd::NAMESPACE,
         "name": topology.name,
         "restapi": {
             "listen": topology.restapi_listen,

@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::patroni::{CredentialKey, PASSWORD_ENV, Topology, patroni_config};
+use super::patroni::{
+    CredentialKey, ETCD_PASSWORD_ENV, PASSWORD_ENV, Topology, etcd_env, patroni_config,
+};
 use super::scripts::{self, PGDATA, POSTGRES_DIR};
 use super::{Credentials, Release};
 use crate::values::{AccessType, CompactionMode, Resources, Values};
@@ -150,14 +152,11 @@ pub(crate) fn resources(
     // Secrets: credentials (the only secret data), then scripts and configuration.
     let secret = |key: CredentialKey| match key {
         CredentialKey::App => values.postgres.password.clone(),
-        CredentialKey::Superuser => credentials.superuser.clone(),
-        CredentialKey::Replication => credentials.replication.clone(),
-        CredentialKey::Rewind => credentials.rewind.clone(),
-        CredentialKey::RestApi => credentials.restapi.clone(),
+        other => credentials.get(other).unwrap_or_default().to_owned(),
     };
     let mut data = serde_json::Map::new();
     data.insert("database".into(), json!(values.postgres.database));
-    for (_, key) in PASSWORD_ENV {
+    for key in std::iter::once(CredentialKey::App).chain(CredentialKey::INTERNAL) {
         data.insert(key.secret_key().into(), json!(secret(key)));
     }
     data.insert("username".into(), json!(values.postgres.username));
@@ -246,6 +245,7 @@ pub(crate) fn resources(
         "etcd member start-up",
         scripts::etcd_start(
             &names.etcd,
+            &release.name,
             gvc,
             values.etcd.replicas,
             compaction_mode,
@@ -339,7 +339,25 @@ fn secret_env(names: &Names) -> Vec<Value> {
     for (var, key) in PASSWORD_ENV {
         env_vars.push(env(var, reference(key.secret_key())));
     }
+    for (var, value) in etcd_env() {
+        env_vars.push(env(var, value));
+    }
     env_vars.push(env("PGDATA", PGDATA));
+    env_vars.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    env_vars
+}
+
+/// The etcd member's passwords (it sets up authentication), as secret references.
+fn etcd_secret_env(names: &Names) -> Vec<Value> {
+    let mut env_vars: Vec<Value> = ETCD_PASSWORD_ENV
+        .iter()
+        .map(|(var, key)| {
+            env(
+                var,
+                format!("cpln://secret/{}.{}", names.credentials, key.secret_key()),
+            )
+        })
+        .collect();
     env_vars.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     env_vars
 }
@@ -436,6 +454,7 @@ fn etcd_workload(values: &Values, release: &Release, names: &Names) -> Value {
                 "memory": memory,
                 "command": "/bin/bash",
                 "args": ["/etc/postgres-ha/etcd-start.sh"],
+                "env": etcd_secret_env(names),
                 "ports": [
                     {"number": 2379, "protocol": "tcp"},
                     {"number": 2380, "protocol": "tcp"},

@@ -132,11 +132,54 @@ PY
     )
 }
 
+/// The environment variable an etcd member reads a user's password from.
+fn etcd_password_var(user: super::etcd::EtcdUser) -> &'static str {
+    use super::patroni::{CredentialKey, ETCD_PASSWORD_ENV};
+    let key = match user {
+        super::etcd::EtcdUser::Root => CredentialKey::EtcdRoot,
+        super::etcd::EtcdUser::Patroni => CredentialKey::EtcdPatroni,
+    };
+    ETCD_PASSWORD_ENV
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map_or("", |(var, _)| var)
+}
+
+/// The shell function that turns etcd authentication on for cluster `scope`, from the
+/// same steps the local supervisor sends to etcd's gateway. Idempotent: once `root`
+/// can log in, authentication is on and nothing is done; an interrupted set-up is
+/// run again (a user or role that exists already is not an error).
+#[must_use]
+pub fn etcd_enable_auth(scope: &str) -> String {
+    let mut steps = String::new();
+    for step in super::etcd::auth_steps(scope) {
+        if step != super::etcd::AuthStep::Enable {
+            let _ = writeln!(
+                steps,
+                "    {} >/dev/null 2>&1 || true",
+                step.etcdctl(&etcd_password_var)
+            );
+        }
+    }
+    let root = etcd_password_var(super::etcd::EtcdUser::Root);
+    format!(
+        r#"enable_auth() {{
+  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=http://127.0.0.1:2379
+  until ETCDCTL_USER="{root_user}:${root}" etcdctl user get {root_user} >/dev/null 2>&1; do
+{steps}    etcdctl auth enable >/dev/null 2>&1 || sleep 2
+  done
+}}
+"#,
+        root_user = super::etcd::ROOT_USER,
+    )
+}
+
 /// The etcd container's command: every member derives the same initial cluster from the
-/// replica DNS names.
+/// replica DNS names; member 0 turns authentication on once the cluster answers.
 #[must_use]
 pub fn etcd_start(
     workload: &str,
+    scope: &str,
     gvc: &str,
     members: u32,
     compaction_mode: &str,
@@ -159,8 +202,8 @@ set -euo pipefail
 INDEX="${{HOSTNAME##*-}}"
 LOCATION="$(basename "$CPLN_LOCATION")"
 SELF="replica-$INDEX.{workload}.$LOCATION.{gvc}.cpln.local"
-# The initial cluster is ignored once the data directory exists.
-exec etcd \
+{enable_auth}# The initial cluster is ignored once the data directory exists.
+etcd \
   --name "{workload}-$INDEX" \
   --data-dir /var/lib/etcd/data \
   --listen-client-urls http://0.0.0.0:2379 \
@@ -174,8 +217,20 @@ exec etcd \
   --election-timeout 5000 \
   --auto-compaction-mode {compaction_mode} \
   --auto-compaction-retention {compaction_retention} \
-  --quota-backend-bytes 2147483648
-"#
+  --quota-backend-bytes 2147483648 &
+ETCD=$!
+trap 'kill -TERM "$ETCD" 2>/dev/null || true' TERM INT
+# Only Patroni's user may touch the cluster's keys, and only root may change that.
+if [ "$INDEX" = 0 ]; then
+  enable_auth &
+fi
+status=0
+while kill -0 "$ETCD" 2>/dev/null; do
+  wait "$ETCD" || status=$?
+done
+exit "$status"
+"#,
+        enable_auth = etcd_enable_auth(scope)
     )
 }
 
@@ -246,7 +301,7 @@ mod tests {
 
     #[test]
     fn etcd_initial_cluster_lists_every_member() {
-        let script = etcd_start("db-etcd", "prod", 3, "periodic", "1h");
+        let script = etcd_start("db-etcd", "db", "prod", 3, "periodic", "1h");
         assert!(script.contains(
             "db-etcd-0=http://replica-0.db-etcd.${LOCATION}.prod.cpln.local:2380,db-etcd-1="
         ));
