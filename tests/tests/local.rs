@@ -967,3 +967,39 @@ fn wait_output(child: &mut std::process::Child, limit: Duration) -> Output {
         stderr,
     }
 }
+
+/// The chaos driver (`bench/chaos.py`), short and with a fixed seed: 8 random faults of
+/// every kind under four writers; every fault heals, every acknowledged write is on
+/// every member, and no two members answer read-write in overlapping windows. The
+/// long run is a benchmark (`scripts/chaos.sh`, BENCHMARKS.md).
+#[test]
+fn chaos_short_run_heals_every_fault_and_loses_nothing() {
+    let _serial = lock();
+    let out = run(
+        Command::new(runtime().join("venv/bin/python"))
+            .arg(root().join("bench/chaos.py"))
+            .arg(bin())
+            .arg(runtime())
+            .args([
+                "--faults", "8", "--seed", "7", "--json", "--name", "chaosci",
+            ])
+            .env("LD_LIBRARY_PATH", runtime().join("pg/lib")),
+        None,
+        Duration::from_secs(900),
+    );
+    let summary: Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("no summary: {out:?}"));
+    assert_eq!(summary["failures"], serde_json::json!([]), "{}", out.stderr);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let faults = summary["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 8);
+    let kinds: std::collections::BTreeSet<&str> =
+        faults.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    assert_eq!(summary["lost"], 0);
+    assert_eq!(summary["double_primary"], 0);
+    assert!(
+        summary["acknowledged"].as_u64().unwrap() > 1000,
+        "{summary}"
+    );
+}
