@@ -155,13 +155,31 @@ def send(pids, sig):
             pass
 
 
-class Writers:
+class Threads:
+    """Threads started on entering a `with` block and stopped on leaving it."""
+
+    def __init__(self, targets):
+        self.stop, self.lock = threading.Event(), threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(t,)) for t in targets]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+class Writers(Threads):
     """WRITERS threads inserting distinct ids through the read-write DSN; every
     acknowledged id is recorded with the time of its acknowledgement."""
 
     def __init__(self, dsn):
-        self.dsn, self.stop, self.acks, self.lock = dsn, threading.Event(), [], threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(k,)) for k in range(WRITERS)]
+        self.dsn, self.acks = dsn, []
+        super().__init__(range(WRITERS))
 
     def run(self, k):
         conn, i = None, 0
@@ -178,16 +196,6 @@ class Writers:
                 conn = None
                 time.sleep(0.01)
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
-
     def gap_since(self, since, until):
         with self.lock:
             times = sorted(t for _, t in self.acks if since - 0.5 <= t <= until)
@@ -196,13 +204,13 @@ class Writers:
         return max(b - a for a, b in zip(times, times[1:]))
 
 
-class Samplers:
+class Samplers(Threads):
     """One thread per member asks `pg_is_in_recovery()` every 100 ms and records each
     answer with the window it was asked in."""
 
     def __init__(self, ports):
-        self.stop, self.windows, self.lock = threading.Event(), [], threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(p,)) for p in ports]
+        self.windows = []
+        super().__init__(ports)
 
     def run(self, port):
         dsn = f"host=127.0.0.1 port={port} user=app dbname=app connect_timeout=1"
@@ -218,16 +226,6 @@ class Samplers:
             except Exception:
                 pass
             time.sleep(0.1)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
     def overlaps(self):
         """Pairs of read-write answers from different members whose windows overlap."""

@@ -98,55 +98,47 @@ pub fn check_credentials(bytes: &[u8]) -> (Checked, Option<CredentialsFile>) {
             let slot = CredentialKey::INTERNAL
                 .iter()
                 .position(|k| k.secret_key() == key || k.legacy_file_key() == Some(key.as_str()));
+            let recognised = slot.is_some() || key == ORG_KEY || key == GVC_KEY;
+            let text = match value {
+                Value::String(text) => text.as_str(),
+                _ if recognised => {
+                    reporter.report(
+                        Code::InvalidType,
+                        &pointer,
+                        at,
+                        format!(
+                            "{key} must be a string, but it is {}",
+                            yaml::type_phrase(value)
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+                _ => "",
+            };
             if let Some(i) = slot {
-                match value {
-                    Value::String(password) => {
-                        if let Some(problem) = internal_password_problem(password) {
-                            reporter.report(
-                                Code::InvalidPassword,
-                                &pointer,
-                                at,
-                                format!("{key} {problem}"),
-                                Some("delete the line and render again to generate one, or write 32 random characters".into()),
-                            );
-                        } else if passwords[i].replace(password.clone()).is_some() {
-                            reporter.report(
-                                Code::UnknownKey,
-                                &pointer,
-                                doc.key_span_of(&pointer),
-                                format!(
-                                    "{key} sets the {} password a second time",
-                                    CredentialKey::INTERNAL[i].role_word()
-                                ),
-                                Some("keep one of the two lines".into()),
-                            );
-                        }
-                    }
-                    _ => reporter.report(
-                        Code::InvalidType,
+                if let Some(problem) = internal_password_problem(text) {
+                    reporter.report(
+                        Code::InvalidPassword,
                         &pointer,
                         at,
-                        format!(
-                            "{key} must be a string, but it is {}",
-                            yaml::type_phrase(value)
-                        ),
-                        None,
-                    ),
-                }
-            } else if key == ORG_KEY || key == GVC_KEY {
-                match value {
-                    Value::String(name) => target[usize::from(key == GVC_KEY)] = Some(name.clone()),
-                    _ => reporter.report(
-                        Code::InvalidType,
+                        format!("{key} {problem}"),
+                        Some("delete the line and render again to generate one, or write 32 random characters".into()),
+                    );
+                } else if passwords[i].replace(text.to_owned()).is_some() {
+                    reporter.report(
+                        Code::UnknownKey,
                         &pointer,
-                        at,
+                        doc.key_span_of(&pointer),
                         format!(
-                            "{key} must be a string, but it is {}",
-                            yaml::type_phrase(value)
+                            "{key} sets the {} password a second time",
+                            CredentialKey::INTERNAL[i].role_word()
                         ),
-                        None,
-                    ),
+                        Some("keep one of the two lines".into()),
+                    );
                 }
+            } else if recognised {
+                target[usize::from(key == GVC_KEY)] = Some(text.to_owned());
             } else {
                 reporter.report(
                     Code::UnknownKey,

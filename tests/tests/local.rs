@@ -127,6 +127,33 @@ impl Local {
         )
     }
 
+    /// Creates the `acked` table on `leader` and starts a writer on the read-write DSN
+    /// for `seconds`, recording each acknowledged id and its time; returns once it has
+    /// written for a few seconds.
+    fn start_writer(&self, leader: &Value, seconds: u32) -> (std::process::Child, PathBuf) {
+        let create = Self::psql(
+            leader["port"].as_u64().unwrap(),
+            "create table acked (id int primary key)",
+        );
+        assert_eq!(create.code, Some(0), "{}", create.stderr);
+        let dsn = self
+            .cli(&["local", "dsn", &self.name], 30)
+            .stdout
+            .trim()
+            .to_owned();
+        let acked_file = self.state.path().join("acked.txt");
+        let writer = Command::new(runtime().join("venv/bin/python"))
+            .args(["-c", WRITER, &dsn, PASSWORD, &seconds.to_string()])
+            .arg(&acked_file)
+            .env("LD_LIBRARY_PATH", runtime().join("pg/lib"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        (writer, acked_file)
+    }
+
     fn recorded_pids(&self) -> Vec<u32> {
         let text = std::fs::read_to_string(self.dir().join("pids.json")).unwrap_or_default();
         let pids: Value = serde_json::from_str(&text).unwrap_or_default();
@@ -431,26 +458,7 @@ fn hung_leader_is_fenced_before_its_lease_expires() {
         .iter()
         .map(|m| m["port"].as_u64().unwrap())
         .collect();
-    let create = Local::psql(
-        old["port"].as_u64().unwrap(),
-        "create table acked (id int primary key)",
-    );
-    assert_eq!(create.code, Some(0), "{}", create.stderr);
-    let dsn = cluster
-        .cli(&["local", "dsn", "hung"], 30)
-        .stdout
-        .trim()
-        .to_owned();
-    let acked_file = cluster.state.path().join("acked.txt");
-    let mut writer = Command::new(runtime().join("venv/bin/python"))
-        .args(["-c", WRITER, &dsn, PASSWORD, "30"])
-        .arg(&acked_file)
-        .env("LD_LIBRARY_PATH", runtime().join("pg/lib"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    let (mut writer, acked_file) = cluster.start_writer(&old, 30);
     let _ = Command::new("kill")
         .args(["-STOP", &old["patroni_pid"].to_string()])
         .status();
@@ -514,30 +522,10 @@ fn leader_crash_loses_no_acknowledged_write() {
     let status = cluster.up_with_sync_standby();
     let old = Local::member(&status, "leader").unwrap().clone();
     let old_timeline = old["timeline"].as_u64().unwrap();
-    let create = Local::psql(
-        old["port"].as_u64().unwrap(),
-        "create table acked (id int primary key)",
-    );
-    assert_eq!(create.code, Some(0), "{}", create.stderr);
     // With etcd closed to strangers, failover (below) still works: Patroni and the
     // supervisor authenticate.
     assert_etcd_refuses_strangers(&cluster);
-
-    let dsn = cluster
-        .cli(&["local", "dsn", "crash"], 30)
-        .stdout
-        .trim()
-        .to_owned();
-    let acked_file = cluster.state.path().join("acked.txt");
-    let mut writer = Command::new(runtime().join("venv/bin/python"))
-        .args(["-c", WRITER, &dsn, PASSWORD, "12"])
-        .arg(&acked_file)
-        .env("LD_LIBRARY_PATH", runtime().join("pg/lib"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    let (mut writer, acked_file) = cluster.start_writer(&old, 12);
     let acked_before_kill = read_acked(&acked_file).len();
     // The crash: Patroni and PostgreSQL of the leader, all at once.
     for pid in [&old["patroni_pid"], &old["postmaster_pid"]] {
