@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::render::etcd::{EtcdMember, LOOPBACK_TIMERS, member_flags};
 use crate::render::patroni::Topology;
 use crate::values::Values;
 
@@ -78,29 +79,20 @@ pub fn etcd_args(
         .map(|(i, (_, peer))| format!("{}=http://127.0.0.1:{peer}", etcd_name(cluster, i)))
         .collect::<Vec<_>>()
         .join(",");
-    let mode = match values.etcd.compaction.mode {
-        crate::values::CompactionMode::Periodic => "periodic",
-        crate::values::CompactionMode::Revision => "revision",
+    let member = EtcdMember {
+        name: etcd_name(cluster, index),
+        data_dir: format!("{dir}/etcd{index}"),
+        client_listen: format!("http://127.0.0.1:{client}"),
+        client_advertise: format!("http://127.0.0.1:{client}"),
+        peer_listen: format!("http://127.0.0.1:{peer}"),
+        peer_advertise: format!("http://127.0.0.1:{peer}"),
+        initial_cluster: initial,
+        token: cluster.to_owned(),
     };
-    vec![
-        format!("--name={}", etcd_name(cluster, index)),
-        format!("--data-dir={dir}/etcd{index}"),
-        format!("--listen-client-urls=http://127.0.0.1:{client}"),
-        format!("--advertise-client-urls=http://127.0.0.1:{client}"),
-        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-cluster={initial}"),
-        format!("--initial-cluster-token={cluster}"),
-        "--initial-cluster-state=new".into(),
-        // Loopback round trips are microseconds: short timers keep elections fast.
-        "--heartbeat-interval=100".into(),
-        "--election-timeout=1000".into(),
-        format!("--auto-compaction-mode={mode}"),
-        format!(
-            "--auto-compaction-retention={}",
-            values.etcd.compaction.retention
-        ),
-    ]
+    member_flags(&member, LOOPBACK_TIMERS, values)
+        .into_iter()
+        .map(|(flag, value)| format!("{flag}={value}"))
+        .collect()
 }
 
 /// A libpq multi-host connection string that always reaches the leader.

@@ -28,6 +28,79 @@ pub fn leader_key(scope: &str) -> String {
     format!("{}leader", key_prefix(scope))
 }
 
+/// Where one etcd member keeps its data, listens and finds its peers: all that differs
+/// between the local cluster and Control Plane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdMember {
+    pub name: String,
+    pub data_dir: String,
+    pub client_listen: String,
+    pub client_advertise: String,
+    pub peer_listen: String,
+    pub peer_advertise: String,
+    /// `name=peer-url,…` for every member.
+    pub initial_cluster: String,
+    pub token: String,
+}
+
+/// Raft timers, in milliseconds, for the network the members share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EtcdTimers {
+    pub heartbeat: u32,
+    pub election: u32,
+}
+
+/// Loopback round trips are microseconds: short timers keep elections fast.
+pub const LOOPBACK_TIMERS: EtcdTimers = EtcdTimers {
+    heartbeat: 100,
+    election: 1000,
+};
+/// Between machines and zones: tolerant of a slow round trip.
+pub const PLATFORM_TIMERS: EtcdTimers = EtcdTimers {
+    heartbeat: 500,
+    election: 5000,
+};
+
+/// Backend quota: 2 GiB, etcd's own default, stated so both targets agree.
+const QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Every flag of one etcd member, in order, as `(flag, value)`: the one list the
+/// local supervisor passes as arguments and the Control Plane start-up script writes.
+#[must_use]
+pub fn member_flags(
+    member: &EtcdMember,
+    timers: EtcdTimers,
+    values: &crate::values::Values,
+) -> Vec<(&'static str, String)> {
+    let mode = match values.etcd.compaction.mode {
+        crate::values::CompactionMode::Periodic => "periodic",
+        crate::values::CompactionMode::Revision => "revision",
+    };
+    vec![
+        ("--name", member.name.clone()),
+        ("--data-dir", member.data_dir.clone()),
+        ("--listen-client-urls", member.client_listen.clone()),
+        ("--advertise-client-urls", member.client_advertise.clone()),
+        ("--listen-peer-urls", member.peer_listen.clone()),
+        (
+            "--initial-advertise-peer-urls",
+            member.peer_advertise.clone(),
+        ),
+        // Ignored once the data directory exists.
+        ("--initial-cluster", member.initial_cluster.clone()),
+        ("--initial-cluster-token", member.token.clone()),
+        ("--initial-cluster-state", "new".into()),
+        ("--heartbeat-interval", timers.heartbeat.to_string()),
+        ("--election-timeout", timers.election.to_string()),
+        ("--auto-compaction-mode", mode.into()),
+        (
+            "--auto-compaction-retention",
+            values.etcd.compaction.retention.clone(),
+        ),
+        ("--quota-backend-bytes", QUOTA_BYTES.to_string()),
+    ]
+}
+
 /// Whose password a step needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EtcdUser {

@@ -163,6 +163,14 @@ pub fn check_name(what: &'static str, name: &str, max: usize) -> Result<(), Rend
     Ok(())
 }
 
+/// The DNS name of replica `index` of a replica-direct workload in `location` of
+/// `gvc`: the one pattern every member address, peer list and proxy backend uses.
+/// `index` and `location` may be literal or placeholders a script fills in.
+#[must_use]
+pub fn replica_host(index: &str, workload: &str, location: &str, gvc: &str) -> String {
+    format!("replica-{index}.{workload}.{location}.{gvc}.cpln.local")
+}
+
 /// Longest GVC or org name Control Plane accepts.
 pub const MAX_GVC_OR_ORG_NAME: usize = crate::limits::MAX_NAME;
 

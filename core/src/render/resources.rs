@@ -7,7 +7,7 @@ use super::patroni::{
 };
 use super::scripts::{self, PGDATA, POSTGRES_DIR};
 use super::{Credentials, Release};
-use crate::values::{AccessType, CompactionMode, Resources, Values};
+use crate::values::{AccessType, Resources, Values};
 
 /// Names of everything a release creates.
 pub(crate) struct Names {
@@ -174,15 +174,12 @@ pub(crate) fn resources(
     let etcd_hosts = (0..values.etcd.replicas)
         .map(|i| {
             format!(
-                "replica-{i}.{}.@LOCATION@.{gvc}.cpln.local:2379",
-                names.etcd
+                "{}:2379",
+                super::replica_host(&i.to_string(), &names.etcd, "@LOCATION@", gvc)
             )
         })
         .collect();
-    let member_address = format!(
-        "replica-@INDEX@.{}.@LOCATION@.{gvc}.cpln.local",
-        names.postgres
-    );
+    let member_address = super::replica_host("@INDEX@", &names.postgres, "@LOCATION@", gvc);
     let topology = Topology {
         scope: release.name.clone(),
         name: format!("{}-@INDEX@", names.postgres),
@@ -234,10 +231,6 @@ pub(crate) fn resources(
         "creates the application role and database",
         scripts::post_bootstrap(),
     ));
-    let compaction_mode = match values.etcd.compaction.mode {
-        CompactionMode::Periodic => "periodic",
-        CompactionMode::Revision => "revision",
-    };
     out.push(opaque(
         release,
         &names.etcd_start,
@@ -248,8 +241,7 @@ pub(crate) fn resources(
             &release.name,
             gvc,
             values.etcd.replicas,
-            compaction_mode,
-            &values.etcd.compaction.retention,
+            values,
         ),
     ));
     if values.proxy.enabled {

@@ -182,8 +182,7 @@ pub fn etcd_start(
     scope: &str,
     gvc: &str,
     members: u32,
-    compaction_mode: &str,
-    compaction_retention: &str,
+    values: &crate::values::Values,
 ) -> String {
     let mut cluster = String::new();
     for i in 0..members {
@@ -192,32 +191,35 @@ pub fn etcd_start(
         }
         let _ = write!(
             cluster,
-            "{workload}-{i}=http://replica-{i}.{workload}.${{LOCATION}}.{gvc}.cpln.local:2380"
+            "{workload}-{i}=http://{}:2380",
+            super::replica_host(&i.to_string(), workload, "${LOCATION}", gvc)
         );
     }
+    let member = super::etcd::EtcdMember {
+        name: format!("{workload}-$INDEX"),
+        data_dir: "/var/lib/etcd/data".into(),
+        client_listen: "http://0.0.0.0:2379".into(),
+        client_advertise: "http://$SELF:2379".into(),
+        peer_listen: "http://0.0.0.0:2380".into(),
+        peer_advertise: "http://$SELF:2380".into(),
+        initial_cluster: cluster,
+        token: workload.to_owned(),
+    };
+    // Values hold only names, URLs, numbers and `$VARIABLES` to expand: double quotes.
+    let flags: String = super::etcd::member_flags(&member, super::etcd::PLATFORM_TIMERS, values)
+        .iter()
+        .fold(String::new(), |mut out, (flag, value)| {
+            let _ = write!(out, " \\\n  {flag} \"{value}\"");
+            out
+        });
     format!(
         r#"#!/bin/bash
 # etcd member start-up (workload {workload}, {members} members).
 set -euo pipefail
 INDEX="${{HOSTNAME##*-}}"
 LOCATION="$(basename "$CPLN_LOCATION")"
-SELF="replica-$INDEX.{workload}.$LOCATION.{gvc}.cpln.local"
-{enable_auth}# The initial cluster is ignored once the data directory exists.
-etcd \
-  --name "{workload}-$INDEX" \
-  --data-dir /var/lib/etcd/data \
-  --listen-client-urls http://0.0.0.0:2379 \
-  --advertise-client-urls "http://$SELF:2379" \
-  --listen-peer-urls http://0.0.0.0:2380 \
-  --initial-advertise-peer-urls "http://$SELF:2380" \
-  --initial-cluster "{cluster}" \
-  --initial-cluster-token "{workload}" \
-  --initial-cluster-state new \
-  --heartbeat-interval 500 \
-  --election-timeout 5000 \
-  --auto-compaction-mode {compaction_mode} \
-  --auto-compaction-retention {compaction_retention} \
-  --quota-backend-bytes 2147483648 &
+SELF="{own_host}"
+{enable_auth}etcd{flags} &
 ETCD=$!
 trap 'kill -TERM "$ETCD" 2>/dev/null || true' TERM INT
 # Only Patroni's user may touch the cluster's keys, and only root may change that.
@@ -230,7 +232,8 @@ while kill -0 "$ETCD" 2>/dev/null; do
 done
 exit "$status"
 "#,
-        enable_auth = etcd_enable_auth(scope)
+        enable_auth = etcd_enable_auth(scope),
+        own_host = super::replica_host("$INDEX", workload, "$LOCATION", gvc),
     )
 }
 
@@ -242,7 +245,8 @@ pub fn haproxy_config(postgres_workload: &str, gvc: &str, members: u32) -> Strin
     for i in 0..members {
         let _ = writeln!(
             servers,
-            "  server member-{i} \"replica-{i}.{postgres_workload}.${{LOCATION}}.{gvc}.cpln.local:5432\" check port 8008 resolvers mesh init-addr last,libc,none"
+            "  server member-{i} \"{}:5432\" check port 8008 resolvers mesh init-addr last,libc,none",
+            super::replica_host(&i.to_string(), postgres_workload, "${LOCATION}", gvc)
         );
     }
     format!(
@@ -301,13 +305,50 @@ mod tests {
 
     #[test]
     fn etcd_initial_cluster_lists_every_member() {
-        let script = etcd_start("db-etcd", "db", "prod", 3, "periodic", "1h");
+        let script = etcd_start(
+            "db-etcd",
+            "db",
+            "prod",
+            3,
+            &crate::values::Values::default(),
+        );
         assert!(script.contains(
             "db-etcd-0=http://replica-0.db-etcd.${LOCATION}.prod.cpln.local:2380,db-etcd-1="
         ));
         assert!(script.contains("db-etcd-2=http://replica-2."));
         assert!(!script.contains("db-etcd-3="));
-        assert!(script.contains("--auto-compaction-retention 1h"));
+        assert!(script.contains("--auto-compaction-retention \"1h\""));
+        // The same flags as the local cluster, from one list.
+        let local = crate::local::etcd_args(
+            "c",
+            "/s",
+            0,
+            &crate::local::Ports {
+                etcd: vec![(1, 2)],
+                members: vec![],
+            },
+            &crate::values::Values::default(),
+        );
+        for (flag, _) in super::super::etcd::member_flags(
+            &super::super::etcd::EtcdMember {
+                name: String::new(),
+                data_dir: String::new(),
+                client_listen: String::new(),
+                client_advertise: String::new(),
+                peer_listen: String::new(),
+                peer_advertise: String::new(),
+                initial_cluster: String::new(),
+                token: String::new(),
+            },
+            super::super::etcd::PLATFORM_TIMERS,
+            &crate::values::Values::default(),
+        ) {
+            assert!(script.contains(&format!("  {flag} ")), "{flag}");
+            assert!(
+                local.iter().any(|a| a.starts_with(&format!("{flag}="))),
+                "{flag}"
+            );
+        }
     }
 
     #[test]
