@@ -30,9 +30,46 @@ pub fn is_secret_key(key: &str) -> bool {
     ["pass", "pwd", "secret", "token", "credential"]
         .iter()
         .any(|w| normal.contains(w))
-        || normal == "pw"
+        || secret_token(&normal)
+        // Shorthands stand as words of their own: `db_pw`, `rootPswd`, `pw1`.
+        || tokens(key).iter().any(|t| secret_token(t))
+}
+
+/// A key's words: split at punctuation and at lower-to-upper case changes.
+fn tokens(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if (!c.is_alphanumeric() || (c.is_uppercase() && previous_lower)) && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// One lower-case word that names a password: `pw`, `pwd`, `pswd`, `pwrd`, `passwd`,
+/// with trailing digits, or close to `password`.
+fn secret_token(word: &str) -> bool {
+    let word = word.trim_end_matches(|c: char| c.is_ascii_digit());
+    matches!(word, "pw" | "pwd" | "pswd" | "pwrd" | "pword" | "passwd" | "pass")
         // The edit distance only for key-sized words: it allocates length × 8.
-        || (normal.len() <= 16 && strsim::damerau_levenshtein(&normal, "password") <= 3)
+        || (word.len() <= 16 && strsim::damerau_levenshtein(word, "password") <= 3)
+}
+
+/// Whether a scalar reads like an assignment of a secret (`password:hunter2`,
+/// `password hunter2`, `pw=x`): a secret word with more text after it. YAML reads
+/// `password:hunter2` (no space) as one string, so it is no key and value to hide.
+#[must_use]
+pub fn looks_like_secret_assignment(text: &str) -> bool {
+    secret_words(text).any(|word| !text[word.end..].trim().is_empty())
 }
 
 /// What the parser learnt about secrets in one text.
@@ -200,7 +237,7 @@ impl Secrets {
                 hide(range);
             }
         }
-        for range in secret_comment_tails(text, &facts.scalars) {
+        for range in secret_comment_tails(text, &facts.scalars, &facts.spans) {
             hide(range);
         }
         if let Some(from) = facts.unproven_from {
@@ -254,15 +291,29 @@ fn secret_words(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_
 }
 
 /// In comments that mention a secret key (`# password: …`), the rest of the comment
-/// after that word: a comment is text nobody parses, so it is hidden like a value.
-fn secret_comment_tails(text: &str, scalars: &[Span]) -> Vec<std::ops::Range<usize>> {
+/// after that word; on a line holding a secret, the whole comment (`password: x #
+/// was y`): a comment is text nobody parses, so it is hidden like a value.
+fn secret_comment_tails(
+    text: &str,
+    scalars: &[Span],
+    secrets: &[Span],
+) -> Vec<std::ops::Range<usize>> {
+    let lines = crate::diagnostic::LineIndex::new(text);
+    let mut secret_lines = std::collections::HashSet::new();
+    for span in secrets {
+        let (first, last) = (
+            lines.position(text, span.start).line,
+            lines.position(text, span.end).line,
+        );
+        secret_lines.extend(first..=last);
+    }
     let inside_scalar = |at: usize| {
         let i = scalars.partition_point(|s| (s.start as usize) <= at);
         i > 0 && (scalars[i - 1].end as usize) > at
     };
     let mut tails = Vec::new();
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    for (number, line) in text.split_inclusive('\n').enumerate() {
         let bytes = line.as_bytes();
         let comment = (0..bytes.len()).find(|&i| {
             bytes[i] == b'#'
@@ -271,11 +322,13 @@ fn secret_comment_tails(text: &str, scalars: &[Span]) -> Vec<std::ops::Range<usi
         });
         if let Some(hash) = comment {
             let body = &line[hash..];
-            if let Some(word) = secret_words(body).next() {
-                let end = line.trim_end_matches(['\n', '\r']).len();
-                if hash + word.end < end {
-                    tails.push(offset + hash + word.end..offset + end);
-                }
+            let end = line.trim_end_matches(['\n', '\r']).len();
+            if secret_lines.contains(&(number as u32 + 1)) {
+                tails.push(offset + hash + 1..offset + end);
+            } else if let Some(word) = secret_words(body).next()
+                && hash + word.end < end
+            {
+                tails.push(offset + hash + word.end..offset + end);
             }
         }
         offset += line.len();
@@ -303,6 +356,13 @@ mod tests {
             "client-secret",
             "psswrd",
             "pw",
+            "pswd",
+            "pwrd",
+            "db_pw",
+            "root_pw",
+            "pw1",
+            "rootPswd",
+            "DB_PWD",
         ] {
             assert!(is_secret_key(key), "{key}");
         }

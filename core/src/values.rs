@@ -362,6 +362,18 @@ impl EffectiveTiming {
         (self.ttl.saturating_sub(self.loop_wait) / 2).max(3)
     }
 
+    /// The longest a Patroni asked to stop may go without answering before it is fenced
+    /// anyway: Patroni stops answering before its PostgreSQL has shut down, and a
+    /// shutdown checkpoint can take longer than the hang bound. Still 1 s inside the
+    /// lease, by the argument of [`Self::hang_bound`].
+    #[must_use]
+    pub fn stopping_bound(self) -> u32 {
+        (self
+            .ttl
+            .saturating_sub(self.loop_wait + HANG_DETECTION_SLACK + 1))
+        .max(self.hang_bound())
+    }
+
     /// Seconds between the fence and the earliest moment the lease could expire.
     #[must_use]
     pub fn hang_margin(self) -> i64 {
@@ -528,6 +540,15 @@ mod tests {
                         retry_timeout,
                     };
                     assert!(timing.hang_margin() >= 1, "{timing:?}");
+                    let stopping = i64::from(timing.stopping_bound());
+                    assert!(
+                        stopping >= i64::from(timing.hang_bound())
+                            && i64::from(ttl - loop_wait)
+                                - stopping
+                                - i64::from(HANG_DETECTION_SLACK)
+                                >= 1,
+                        "{timing:?}"
+                    );
                     let (period, timeout, failures) = timing.liveness_probe();
                     assert!(
                         period * failures + timeout <= timing.hang_bound(),

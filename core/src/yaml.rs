@@ -11,7 +11,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::codes::Code;
 use crate::diagnostic::{Reporter, Span};
-use crate::secrets::{SecretFacts, Secrets, is_secret_key};
+use crate::secrets::{SecretFacts, Secrets, is_secret_key, looks_like_secret_assignment};
 
 /// Largest values file accepted, in bytes.
 pub const MAX_BYTES: usize = 1 << 20;
@@ -144,6 +144,20 @@ pub fn parse_with(text: &str, reporter: &mut Reporter<'_>, secrecy: Secrecy) -> 
     if outcome.is_err() {
         builder.facts.unproven_from = Some(builder.proven_to);
         builder.facts.failed_in_secret = builder.in_secret();
+        // An alias after the failure could have used any anchor read before it as a
+        // password: every anchored node is a secret now.
+        let mut spans = Vec::new();
+        let mut values = Vec::new();
+        for anchored in builder.anchors.values() {
+            spans.extend_from_slice(&anchored.spans);
+            collect_strings(&anchored.value, &mut values);
+        }
+        for frame in builder.stack.iter().filter(|f| f.anchor != 0) {
+            spans.extend_from_slice(&builder.facts.scalars[frame.scalars_from..]);
+            spans.extend_from_slice(&frame.aliased_spans);
+        }
+        builder.facts.spans.extend(spans);
+        builder.facts.values.extend(values);
     }
     let document = match (outcome, builder.root.take()) {
         (Err(()), _) => None,
@@ -396,15 +410,19 @@ impl<'t> Builder<'t> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.facts.scalars.push(span);
+                // `password:hunter2` (no space) is one string to YAML: no key and
+                // value, but still a password written out.
+                let assignment = looks_like_secret_assignment(&text);
                 if self.awaiting_key() {
-                    if self.stack.last().is_some_and(|f| f.secret) {
+                    if assignment || self.stack.last().is_some_and(|f| f.secret) {
                         self.facts.spans.push(span);
                         self.facts.values.push(text.to_string());
                     }
                     self.facts.keys.push(span);
                     return self.key(text.into_owned(), span, reporter);
                 }
-                if self.in_secret() {
+                let secret = assignment || self.in_secret();
+                if secret {
                     self.facts.spans.push(span);
                     self.facts.values.push(text.to_string());
                 }
@@ -417,6 +435,10 @@ impl<'t> Builder<'t> {
                         None,
                     );
                 })?;
+                if secret && matches!(value, Value::Number(_) | Value::Bool(_)) {
+                    // Messages quote numbers as JSON writes them (`012` → `12`).
+                    self.facts.values.push(value.to_string());
+                }
                 let spans = if anchor == 0 { Vec::new() } else { vec![span] };
                 self.complete(value, span, (anchor, spans), 1, 0, true);
                 Ok(())

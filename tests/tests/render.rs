@@ -809,6 +809,10 @@ ETCD=$!
 trap 'kill -KILL $ETCD' EXIT
 export ETCD_ROOT_PASSWORD='root-secret-123' PATRONI_ETCD3_PASSWORD='patroni-secret-456'
 {function}
+# An earlier set-up interrupted after its first step: root exists, authentication is
+# still off. The set-up must finish the job, not take root's login as done.
+until ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 endpoint health >/dev/null 2>&1; do sleep 0.2; done
+printf '%s' "$ETCD_ROOT_PASSWORD" | ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 user add root --interactive=false >/dev/null
 timeout 60 bash -c "$(declare -f enable_auth); enable_auth" || echo "set-up failed"
 timeout 60 bash -c "$(declare -f enable_auth); enable_auth" || echo "second run failed"
 export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=http://127.0.0.1:2379

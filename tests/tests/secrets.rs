@@ -130,6 +130,32 @@ fn cases() -> Vec<(&'static str, String)> {
             "key equal to it",
             format!("postgres: {{password: {S}}}\n{S}: 1\n"),
         ),
+        // Found in review: no space after the colon (one YAML string, no key), anchors
+        // read before a failure and aliased after it, shorthand keys, a comment on the
+        // password's line, a number quoted the way JSON writes it.
+        (
+            "no space, flow",
+            format!("postgres: {{username: app, password:{S}}}\n"),
+        ),
+        ("no space, block", format!("postgres:\n  password:{S}\n")),
+        (
+            "anchor before duplicate",
+            format!("{{x: &a {S}, x: 1, password: *a}}\n"),
+        ),
+        (
+            "anchor before syntax error",
+            format!("{{x: &a {S}, y: [}}, password: *a}}\n"),
+        ),
+        ("pswd", format!("postgres:\n  pswd: {S}\n")),
+        ("db_pw", format!("db_pw: {S}\n")),
+        (
+            "comment on its line",
+            format!("postgres:\n  password: x # was {S}\n"),
+        ),
+        (
+            "number via alias",
+            "postgres: {password: &p 012345678}\nreplicas: *p\n".to_owned(),
+        ),
     ]
 }
 
@@ -137,6 +163,7 @@ fn cases() -> Vec<(&'static str, String)> {
 fn forbidden(name: &str) -> &'static [&'static str] {
     match name {
         "number" => &["98765432109876"],
+        "number via alias" => &["12345678"],
         "escaped" => &["Sup3r-Secr"],
         _ => &[S, "Sup3r-Sekr1t"],
     }

@@ -168,7 +168,9 @@ fn create(
 fn clean_leftovers(cluster: &Cluster, file: &ClusterFile) {
     let pids = cluster.load_pids();
     for pid in pids.patroni.iter().chain(&pids.etcd).flatten() {
-        if alive(*pid) {
+        // Only processes still working in the cluster: a recorded PID may have been
+        // reused by anything since.
+        if process::works_in(*pid, &cluster.dir) {
             signal(*pid, Signal::SIGKILL);
         }
     }
@@ -252,7 +254,7 @@ fn stop_everything(cluster: &Cluster, file: Option<&ClusterFile>) -> anyhow::Res
 
 fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
     let pid = cluster.load_pids().supervisor;
-    if pid != 0 && alive(pid) {
+    if pid != 0 && process::works_in(pid, &cluster.dir) {
         // A frozen supervisor cannot act on SIGTERM until it is continued.
         if process::is_stopped(pid) {
             signal(pid, Signal::SIGCONT);
@@ -272,7 +274,7 @@ fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
 /// (the record may be damaged or missing).
 fn supervisor_running(cluster: &Cluster) -> bool {
     let pid = cluster.load_pids().supervisor;
-    (pid != 0 && alive(pid))
+    (pid != 0 && process::works_in(pid, &cluster.dir))
         || process::cluster_processes(&cluster.dir)
             .iter()
             .any(|p| p.supervisor)
@@ -297,6 +299,9 @@ fn up(
     if base.exists() {
         process::check_reachable(&base)?;
     }
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    // One `up`, `down` or `stop`/`start` of a cluster at a time.
+    let _turn = lock_cluster(&cluster)?;
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
         // A cluster from before etcd had authentication gets its passwords now; the
@@ -524,6 +529,7 @@ fn hold(
     dirs: &LocalDirs,
 ) -> anyhow::Result<ExitStatus> {
     let cluster = existing(name, dirs)?;
+    let _turn = lock_cluster(&cluster)?;
     let file = cluster.load()?;
     anyhow::ensure!(
         supervisor_running(&cluster),

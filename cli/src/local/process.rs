@@ -192,11 +192,22 @@ pub(crate) fn is_stopped(pid: u32) -> bool {
         .is_ok_and(|s| matches!(stat_state(&s), Some('T' | 't')))
 }
 
-/// The postmaster PID recorded in a data directory, if that process is running.
+/// Whether live process `pid` works inside `dir` — the test that a recorded PID is
+/// still ours and not a process that reused the number (after a reboot, say).
+pub(crate) fn works_in(pid: u32, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    alive(pid)
+        && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+}
+
+/// The postmaster PID recorded in a data directory, if that process is running and is
+/// that data directory's postmaster (it works in it).
 pub(crate) fn postmaster(pid_file: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(pid_file).ok()?;
     let pid: u32 = text.lines().next()?.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+    works_in(pid, pid_file.parent()?).then_some(pid)
 }
 
 /// Kills a member's PostgreSQL at once: the postmaster and every backend. Used when

@@ -299,7 +299,11 @@ impl Supervisor {
         let hung: Vec<(usize, u32, Duration)> = self
             .slots
             .iter()
-            .filter(|((kind, _), slot)| *kind == Kind::Patroni && !slot.hung)
+            // A held member is being stopped cleanly, and Patroni stops answering
+            // before its PostgreSQL is down: no fence for it.
+            .filter(|((kind, i), slot)| {
+                *kind == Kind::Patroni && !slot.hung && !self.held.contains(i)
+            })
             .filter_map(|((_, i), slot)| {
                 let pid = slot.pid?;
                 let answered = answers

@@ -215,6 +215,7 @@ pub(crate) fn resources(
         scripts::postgres_start(
             &names.postgres,
             values.patroni.timing.effective().hang_bound(),
+            values.patroni.timing.effective().stopping_bound(),
         ),
     ));
     out.push(opaque(

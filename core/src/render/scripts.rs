@@ -33,7 +33,7 @@ SQL
 /// The PostgreSQL container's command on Control Plane: derives this member's name and
 /// addresses, runs Patroni, and fences PostgreSQL if Patroni exits.
 #[must_use]
-pub fn postgres_start(workload: &str, hang_bound: u32) -> String {
+pub fn postgres_start(workload: &str, hang_bound: u32, stopping_bound: u32) -> String {
     format!(
         r#"#!/bin/bash
 # postgres-ha member start-up (workload {workload}).
@@ -61,10 +61,17 @@ PATRONI=$!
 
 # Watchdog: a Patroni that stops answering (a hung process, a frozen VM) is fenced
 # within {hang_bound} s, before its leader lease can expire and another member promote,
-# so no second primary appears. Until its first answer it gets a minute to start.
+# so no second primary appears. Until its first answer it gets a minute to start;
+# once asked to stop it gets {stopping_bound} s (it stops answering before PostgreSQL is
+# down), still inside the lease.
+STOPPING=/tmp/postgres-ha-stopping
+rm -f "$STOPPING"
 watch() {{
   local last_ok=$SECONDS limit=60 line
   while kill -0 "$PATRONI" 2>/dev/null; do
+    if [[ -e "$STOPPING" ]]; then
+      limit={stopping_bound}
+    fi
     line=""
     if {{ exec 3<>/dev/tcp/127.0.0.1/8008; }} 2>/dev/null; then
       printf 'GET /liveness HTTP/1.0\r\n\r\n' >&3 || true
@@ -85,7 +92,7 @@ watch() {{
 }}
 watch &
 # Stop requests go to Patroni, which shuts PostgreSQL down cleanly.
-trap 'kill -TERM "$PATRONI" 2>/dev/null || true' TERM INT
+trap 'touch "$STOPPING"; kill -TERM "$PATRONI" 2>/dev/null || true' TERM INT
 status=0
 # `wait` returns early when a trapped signal arrives; keep waiting for Patroni itself.
 while kill -0 "$PATRONI" 2>/dev/null; do
@@ -154,9 +161,11 @@ pub fn etcd_enable_auth(scope: &str) -> String {
     let mut steps = String::new();
     for step in super::etcd::auth_steps(scope) {
         if step != super::etcd::AuthStep::Enable {
+            // A step done before ("already exists", "already granted") is success;
+            // any other failure leaves authentication off and the loop tries again.
             let _ = writeln!(
                 steps,
-                "    {} >/dev/null 2>&1 || true",
+                "      out=$({} 2>&1) || [[ \"$out\" == *already* ]] || ok=false",
                 step.etcdctl(&etcd_password_var)
             );
         }
@@ -165,12 +174,21 @@ pub fn etcd_enable_auth(scope: &str) -> String {
     format!(
         r#"enable_auth() {{
   export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=http://127.0.0.1:2379
-  until ETCDCTL_USER="{root_user}:${root}" etcdctl user get {root_user} >/dev/null 2>&1; do
-{steps}    etcdctl auth enable >/dev/null 2>&1 || sleep 2
+  local out ok
+  # Done when anonymous clients are refused and root logs in (etcdctl with a user
+  # also works while authentication is off, so the refusal is what proves it on).
+  until ! etcdctl get {namespace} >/dev/null 2>&1 &&
+    ETCDCTL_USER="{root_user}:${root}" etcdctl user get {root_user} >/dev/null 2>&1; do
+    if etcdctl get {namespace} >/dev/null 2>&1; then
+      ok=true
+{steps}      if $ok; then etcdctl auth enable >/dev/null 2>&1 || true; fi
+    fi
+    sleep 2
   done
 }}
 "#,
         root_user = super::etcd::ROOT_USER,
+        namespace = super::etcd::NAMESPACE,
     )
 }
 
@@ -363,7 +381,7 @@ mod tests {
         for script in [
             post_bootstrap(),
             postgres_pre_stop("w"),
-            postgres_start("w", 12),
+            postgres_start("w", 12, 22),
         ] {
             for var in [
                 "APP_PASSWORD",
