@@ -880,12 +880,13 @@ Choose an application name, e.g. `app`.";
 "## What it checks
 That `postgres.password` contains no NUL character, and that each password in a
 credentials file (`NAME.credentials.yaml`) has 16 to 1000 characters and no control
-characters.
+characters or spaces.
 
 ## Why
 PostgreSQL stores passwords as C strings, so a NUL cuts the password short and the
 role could never log in with the password given; the internal passwords go through
-Patroni's `.pgpass` file, one line per entry, where control characters break it.
+Patroni's `.pgpass` file, one line per entry, where control characters break it, and
+etcd's passwords through `etcdctl`, which reads a password up to the first space.
 They are generated as 32 random characters; a short one replaced by hand is weak.
 
 ## Example

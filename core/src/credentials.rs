@@ -203,6 +203,9 @@ pub fn internal_password_problem(password: &str) -> Option<String> {
         Some(format!("has more than {MAX_PASSWORD_CHARS} characters"))
     } else if password.chars().any(char::is_control) {
         Some("contains a control character (a NUL, line break or tab), which Patroni's .pgpass file cannot hold".into())
+    } else if password.chars().any(char::is_whitespace) {
+        // etcdctl reads a password up to the first space: it would set a shorter one.
+        Some("contains a space, which etcdctl would cut the password at".into())
     } else {
         None
     }
@@ -270,6 +273,14 @@ mod tests {
             "{}",
             checked.display_source
         );
+        // A space: etcdctl would read the password only up to it.
+        let text = file()
+            .to_text()
+            .replace(&"F".repeat(32), "FFFFFFFFFFFF FFFFFFFFFFFFFFFFFFF");
+        let (checked, read) = check_credentials(text.as_bytes());
+        assert!(read.is_none());
+        assert_eq!(checked.diagnostics[0].code, Code::InvalidPassword);
+        assert!(checked.diagnostics[0].message.contains("space"));
         let (checked, _) = check_credentials(b"superuser: [\n");
         assert_eq!(checked.diagnostics[0].code, Code::YamlSyntax);
         let (checked, _) = check_credentials(b"superuser-pasword: 1\n");

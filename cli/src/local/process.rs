@@ -151,6 +151,9 @@ pub(crate) fn children(parent: u32) -> Vec<u32> {
 /// they are PostgreSQL backends (`postgres: …`), or the cluster's supervisor. A shell
 /// that merely sits in the directory is not touched.
 pub(crate) fn cluster_processes(dir: &Path) -> Vec<ClusterProcess> {
+    // Command lines hold the path as it was given, working directories the resolved
+    // one: under a symbolic link the two differ, so match either.
+    let given = dir.display().to_string();
     let Ok(dir) = dir.canonicalize() else {
         return Vec::new();
     };
@@ -171,8 +174,10 @@ pub(crate) fn cluster_processes(dir: &Path) -> Vec<ClusterProcess> {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             let supervisor = cwd == dir && cmdline.contains(" local supervise ");
-            let ours =
-                supervisor || cmdline.contains(&dir_text) || cmdline.starts_with("postgres:");
+            let ours = supervisor
+                || cmdline.contains(&dir_text)
+                || cmdline.contains(&given)
+                || cmdline.starts_with("postgres:");
             (ours && alive(pid)).then_some(ClusterProcess { pid, supervisor })
         })
         .collect()
