@@ -608,13 +608,13 @@ fn fixed_link(link: &str) -> Option<String> {
         out.trim_matches('-').to_owned()
     };
     let fixed = format!("//gvc/{}/workload/{}", fix(gvc), fix(name));
-    let valid = regex_lite_match(&fixed);
+    let valid = is_workload_link(&fixed);
     (valid && fixed != link).then_some(fixed)
 }
 
 /// Whether `link` matches [`crate::values::WORKLOAD_LINK_PATTERN`], checked with the
 /// same validator the schema uses.
-fn regex_lite_match(link: &str) -> bool {
+fn is_workload_link(link: &str) -> bool {
     static LINK: OnceLock<jsonschema::Validator> = OnceLock::new();
     LINK.get_or_init(|| {
         jsonschema::validator_for(&serde_json::json!({

@@ -41,14 +41,15 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
         }
         Loaded::Missing => (
             CredentialsFile {
-                credentials: Credentials::try_from_fn(|_| random_password())?,
+                credentials: Credentials::default(),
                 org: release.org.clone(),
                 gvc: Some(release.gvc.clone()),
             },
             true,
         ),
     };
-    // A file from before etcd had authentication gets its etcd passwords now.
+    // Every password a new file needs, or the etcd ones a file from before etcd had
+    // authentication lacks: one generation path.
     let added = file.credentials.missing();
     for key in &added {
         file.credentials.set(*key, random_password()?);

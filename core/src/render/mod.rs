@@ -44,17 +44,6 @@ impl Credentials {
         }
     }
 
-    /// Every internal password, from a fallible `password`.
-    pub fn try_from_fn<E>(
-        mut password: impl FnMut(patroni::CredentialKey) -> Result<String, E>,
-    ) -> Result<Self, E> {
-        let mut passwords = std::collections::BTreeMap::new();
-        for key in patroni::CredentialKey::INTERNAL {
-            passwords.insert(key, password(key)?);
-        }
-        Ok(Self { passwords })
-    }
-
     /// The password behind one key; the application password is not held here.
     #[must_use]
     pub fn get(&self, key: patroni::CredentialKey) -> Option<&str> {
