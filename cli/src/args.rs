@@ -29,8 +29,26 @@ pub enum Command {
     /// Run the values as a local cluster: etcd, Patroni and PostgreSQL 17 on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
-    /// Show the members of a cluster: role, state, lag, timeline.
+    /// Show the members of a cluster: role, state, lag, timeline, pending restart,
+    /// the leader, etcd's health and whether failover is paused.
     Status(StatusArgs),
+    /// Hand the lead to a healthy replica with the shortest write gap: checks the
+    /// candidate, checkpoints, switches over, waits until it accepts writes.
+    Switchover(SwitchoverArgs),
+    /// Promote a member of a cluster that has no healthy leader.
+    Failover(FailoverArgs),
+    /// Restart PostgreSQL: replicas first, then one switchover, then the old leader.
+    Restart(RestartArgs),
+    /// Make every member re-read its configuration.
+    Reload(OperateArgs),
+    /// Turn automatic failover off (maintenance): a failed leader is not replaced.
+    Pause(OperateArgs),
+    /// Turn automatic failover back on.
+    Resume(OperateArgs),
+    /// Rebuild a replica from the leader (its data directory is replaced).
+    Reinit(ReinitArgs),
+    /// Print a libpq connection string for the leader, a replica or any member.
+    Dsn(DsnArgs),
     /// Print the JSON Schema of the values file (draft 2020-12).
     Schema,
     /// Explain a diagnostic code: what it checks, why, an example and the fix.
@@ -193,24 +211,108 @@ pub enum LocalCommand {
     },
 }
 
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+/// What every day-2 command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OperateArgs {
     /// Cluster (release) name.
     pub name: String,
-    /// Ask the local cluster (Control Plane status comes with `deploy`).
+    /// Operate the local cluster of that name (today's only target; Control Plane
+    /// comes with `deploy`).
     #[arg(long)]
     pub local: bool,
+    /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Table)]
     pub output: StatusFormat,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when there is no terminal to ask on).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     #[command(flatten)]
     pub dirs: LocalDirs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// Refresh every two seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchoverArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// The member to hand the lead to. Default: the healthiest replica (a synchronous
+    /// standby first, then the least behind).
+    #[arg(long, value_name = "MEMBER")]
+    pub candidate: Option<String>,
+    /// When, as ISO 8601 with a zone (`2026-12-24T03:00:00+00:00`); Patroni carries
+    /// it out then.
+    #[arg(long, value_name = "TIME")]
+    pub scheduled: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FailoverArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// The member to promote.
+    #[arg(long, value_name = "MEMBER", required = true)]
+    pub candidate: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// Restart only this member (a leader is switched away from first).
+    #[arg(long, value_name = "MEMBER")]
+    pub member: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReinitArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// The replica to rebuild.
+    #[arg(long, value_name = "MEMBER", required = true)]
+    pub member: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DsnArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// Which members the connection string reaches.
+    #[arg(long, value_enum, default_value_t = DsnRole::Leader)]
+    pub role: DsnRole,
+    /// Include the application password (it is left out otherwise).
+    #[arg(long)]
+    pub show_password: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnRole {
+    /// The member that accepts writes.
+    Leader,
+    /// A replica (any member when none is up).
+    Replica,
+    /// Whichever member answers first.
+    Any,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
     /// A table.
     Table,
-    /// JSON: `{"cluster", "members": [{name, role, state, host, port, api_port, lag_bytes, timeline, patroni_pid, postmaster_pid}]}`.
+    /// JSON: `{"cluster", "running", "leader", "paused", "members": [{name, role, state,
+    /// host, port, api_port, lag_bytes, timeline, pending_restart, patroni_pid,
+    /// postmaster_pid}], "etcd": [{name, port, healthy}]}`; for changes, the plan and
+    /// its outcome.
     Json,
 }
 

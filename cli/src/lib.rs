@@ -16,6 +16,7 @@ mod input;
 mod local;
 mod report;
 mod secrets;
+mod transport;
 
 pub use args::Args;
 

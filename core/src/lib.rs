@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod diagnostic;
 pub mod limits;
 pub mod local;
+pub mod operate;
 pub mod pg_parameters;
 mod pg_settings;
 pub mod quantity;

@@ -17,16 +17,46 @@ pub struct Ports {
     pub members: Vec<(u16, u16)>,
 }
 
+/// The `before_stop` hook's file in the cluster directory.
+pub const BEFORE_STOP_SCRIPT: &str = "before-stop.sh";
+
+/// The short name of PostgreSQL member `index` (`pg0`): its directory and log in the
+/// cluster directory, and the suffix of its member name.
+#[must_use]
+pub fn member_short(index: usize) -> String {
+    format!("pg{index}")
+}
+
+/// The short name of etcd member `index` (`etcd0`), as [`member_short`].
+#[must_use]
+pub fn etcd_short(index: usize) -> String {
+    format!("etcd{index}")
+}
+
 /// Name of PostgreSQL member `index`.
 #[must_use]
 pub fn member_name(cluster: &str, index: usize) -> String {
-    format!("{cluster}-pg{index}")
+    format!("{cluster}-{}", member_short(index))
 }
 
 /// Name of etcd member `index`.
 #[must_use]
 pub fn etcd_name(cluster: &str, index: usize) -> String {
-    format!("{cluster}-etcd{index}")
+    format!("{cluster}-{}", etcd_short(index))
+}
+
+/// The member index a name (`db-pg1`, or the short `pg1`) refers to.
+#[must_use]
+pub fn member_index(cluster: &str, name: &str) -> Option<usize> {
+    let short = name
+        .strip_prefix(cluster)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .unwrap_or(name);
+    let digits = short.strip_prefix("pg")?;
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// The Patroni topology of local member `index`: loopback addresses, files under
@@ -40,7 +70,7 @@ pub fn member_topology(
     ports: &Ports,
 ) -> Topology {
     let (postgres, api) = ports.members[index];
-    let home = format!("{dir}/pg{index}");
+    let home = format!("{dir}/{}", member_short(index));
     Topology {
         scope: cluster.to_owned(),
         name: member_name(cluster, index),
@@ -59,6 +89,10 @@ pub fn member_topology(
         socket_dir: Some(home.clone()),
         client_networks: vec!["127.0.0.1/32".into()],
         post_bootstrap: format!("/bin/bash {dir}/post-bootstrap.sh"),
+        before_stop: Some(format!(
+            "/bin/bash {dir}/{BEFORE_STOP_SCRIPT} {home} {} {home}/data",
+            member_name(cluster, index)
+        )),
     }
 }
 
@@ -81,7 +115,7 @@ pub fn etcd_args(
         .join(",");
     let member = EtcdMember {
         name: etcd_name(cluster, index),
-        data_dir: format!("{dir}/etcd{index}"),
+        data_dir: format!("{dir}/{}", etcd_short(index)),
         client_listen: format!("http://127.0.0.1:{client}"),
         client_advertise: format!("http://127.0.0.1:{client}"),
         peer_listen: format!("http://127.0.0.1:{peer}"),
@@ -95,9 +129,21 @@ pub fn etcd_args(
         .collect()
 }
 
-/// A libpq multi-host connection string that always reaches the leader.
+/// Which members a connection string reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The member that accepts writes, wherever it is.
+    Leader,
+    /// A replica, spread at random; any member when no replica is up.
+    Replica,
+    /// Any member, spread at random.
+    Any,
+}
+
+/// A libpq multi-host connection string over every member: libpq tries them in turn
+/// and keeps the first that fits `reach`. The password only when given.
 #[must_use]
-pub fn dsn(values: &Values, ports: &Ports) -> String {
+pub fn dsn(values: &Values, ports: &Ports, reach: Reach, password: Option<&str>) -> String {
     let hosts = vec!["127.0.0.1"; ports.members.len()].join(",");
     let port_list = ports
         .members
@@ -105,11 +151,21 @@ pub fn dsn(values: &Values, ports: &Ports) -> String {
         .map(|(postgres, _)| postgres.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    format!(
-        "host={hosts} port={port_list} dbname={} user={} target_session_attrs=read-write connect_timeout=2",
+    let attributes = match reach {
+        Reach::Leader => "target_session_attrs=read-write",
+        Reach::Replica => "target_session_attrs=prefer-standby load_balance_hosts=random",
+        Reach::Any => "target_session_attrs=any load_balance_hosts=random",
+    };
+    let mut text = format!(
+        "host={hosts} port={port_list} dbname={} user={} {attributes} connect_timeout=2",
         conninfo_value(&values.postgres.database),
         conninfo_value(&values.postgres.username)
-    )
+    );
+    if let Some(password) = password {
+        text.push_str(" password=");
+        text.push_str(&conninfo_value(password));
+    }
+    text
 }
 
 /// A value in libpq's `key=value` syntax: as is when it is plain, else single-quoted
@@ -164,6 +220,15 @@ mod tests {
     }
 
     #[test]
+    fn member_names_resolve_to_indexes() {
+        assert_eq!(member_index("db", "db-pg1"), Some(1));
+        assert_eq!(member_index("db", "pg12"), Some(12));
+        assert_eq!(member_index("db", "db-pg01"), None);
+        assert_eq!(member_index("db", "other-pg1"), None);
+        assert_eq!(member_index("db", "pg"), None);
+    }
+
+    #[test]
     fn conninfo_values_are_quoted_when_they_need_it() {
         assert_eq!(conninfo_value("svc-App"), "svc-App");
         assert_eq!(conninfo_value("my app"), "'my app'");
@@ -174,8 +239,11 @@ mod tests {
     #[test]
     fn dsn_targets_the_writable_member() {
         assert_eq!(
-            dsn(&Values::default(), &ports()),
+            dsn(&Values::default(), &ports(), Reach::Leader, None),
             "host=127.0.0.1,127.0.0.1,127.0.0.1 port=5432,5433,5434 dbname=test user=username target_session_attrs=read-write connect_timeout=2"
         );
+        let replica = dsn(&Values::default(), &ports(), Reach::Replica, Some("it's"));
+        assert!(replica.contains("target_session_attrs=prefer-standby load_balance_hosts=random"));
+        assert!(replica.ends_with(r" password='it\'s'"), "{replica}");
     }
 }

@@ -138,6 +138,7 @@ fn patroni_runs_the_generated_configuration() {
         socket_dir: Some(base.display().to_string()),
         client_networks: vec!["127.0.0.1/32".into()],
         post_bootstrap: format!("/bin/bash {}", script.display()),
+        before_stop: None,
     };
     let config = base.join("patroni.yml");
     let text = serde_json::to_string_pretty(&patroni_config(&values, &topology)).unwrap();

@@ -11,20 +11,20 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use nix::sys::signal::Signal;
-use postgres_ha_core::local::{Ports, dsn, member_name};
+use postgres_ha_core::local::{Ports, Reach, dsn, member_index};
 use postgres_ha_core::render::check_name;
 use postgres_ha_core::values::Values;
-use serde_json::{Value, json};
 
+use super::operate::print_status;
 use crate::ExitStatus;
-use crate::args::{LocalCommand, LocalDirs, StatusArgs, StatusFormat};
+use crate::args::{LocalCommand, LocalDirs, StatusFormat};
 use crate::input::{Privacy, read};
-use crate::local::api::{self, Member};
+use crate::local::api;
 use crate::local::process::{self, alive, fence, free_port, port_free, signal};
-use crate::local::state::{Cluster, ClusterFile, Secrets, check_runtime, runtime_dir, state_base};
+use crate::local::state::{Cluster, ClusterFile, check_runtime, runtime_dir, state_base};
 use crate::local::supervisor;
 use crate::report::{checked_values, write_stdout};
-use crate::secrets::{random_password, write_private};
+use crate::secrets::write_private;
 
 const INSTALL_SCRIPT: &str = include_str!("../../../scripts/install-runtime.sh");
 const REQUIREMENTS: &str = include_str!("../../../scripts/runtime-requirements.txt");
@@ -41,13 +41,22 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
             dirs,
         } => up(&name, &values, timeout, &dirs),
         LocalCommand::Down { name, purge, dirs } => down(&name, purge, &dirs),
-        LocalCommand::Status { name, output, dirs } => status(&name, output, &dirs),
+        LocalCommand::Status { name, output, dirs } => {
+            let cluster = existing(&name, &dirs)?;
+            let file = cluster.load()?;
+            print_status(&cluster, &file, output)
+        }
         LocalCommand::Dsn { name, dirs } => {
             let cluster = existing(&name, &dirs)?;
             let file = cluster.load()?;
             write_stdout(&format!(
                 "{}\n",
-                dsn(&recorded_values(&cluster)?, &file.ports)
+                dsn(
+                    &recorded_values(&cluster)?,
+                    &file.ports,
+                    Reach::Leader,
+                    None
+                )
             ))?;
             Ok(ExitStatus::Success)
         }
@@ -68,14 +77,6 @@ pub(crate) fn run(command: LocalCommand) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
     }
-}
-
-pub(crate) fn status_command(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
-    anyhow::ensure!(
-        args.local,
-        "status of a Control Plane release comes with `deploy`; pass --local for a local cluster"
-    );
-    status(&args.name, args.output, &args.dirs)
 }
 
 fn install(dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
@@ -100,7 +101,7 @@ fn install(dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn recorded_values(cluster: &Cluster) -> anyhow::Result<Values> {
+pub(super) fn recorded_values(cluster: &Cluster) -> anyhow::Result<Values> {
     postgres_ha_core::check(&std::fs::read(cluster.values())?)
         .values
         .context("the cluster's recorded values no longer validate")
@@ -136,15 +137,7 @@ fn create(
     };
     std::fs::create_dir_all(&cluster.dir)
         .with_context(|| format!("cannot create {}", cluster.dir.display()))?;
-    let secrets = Secrets {
-        superuser: random_password()?,
-        replication: random_password()?,
-        rewind: random_password()?,
-        restapi: random_password()?,
-        etcd_root: random_password()?,
-        etcd_patroni: random_password()?,
-    };
-    write_private(&cluster.secrets(), &serde_json::to_string(&secrets)?, true)?;
+    cluster.complete_credentials()?;
     write_private(
         &cluster.values(),
         &String::from_utf8_lossy(values_text),
@@ -155,7 +148,7 @@ fn create(
     // The supervisor runs unprivileged too: it owns the directory and reads the rest.
     for path in [
         cluster.dir.clone(),
-        cluster.secrets(),
+        cluster.credentials(),
         cluster.values(),
         cluster.file(),
     ] {
@@ -272,7 +265,7 @@ fn stop_supervisor(cluster: &Cluster, file: &ClusterFile) {
 
 /// Whether the cluster's supervisor runs: as recorded, or as the kernel shows it
 /// (the record may be damaged or missing).
-fn supervisor_running(cluster: &Cluster) -> bool {
+pub(super) fn supervisor_running(cluster: &Cluster) -> bool {
     let pid = cluster.load_pids().supervisor;
     (pid != 0 && process::works_in(pid, &cluster.dir))
         || process::cluster_processes(&cluster.dir)
@@ -304,19 +297,9 @@ fn up(
     let _turn = lock_cluster(&cluster)?;
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
-        // A cluster from before etcd had authentication gets its passwords now; the
-        // supervisor turns authentication on when it starts.
-        let mut secrets = cluster.load_secrets()?;
-        if secrets.etcd_root.is_empty() || secrets.etcd_patroni.is_empty() {
-            secrets.etcd_root = random_password()?;
-            secrets.etcd_patroni = random_password()?;
-            crate::secrets::write_atomic(
-                &cluster.secrets(),
-                &serde_json::to_string(&secrets)?,
-                0o600,
-            )?;
-            process::hand_over(&cluster.secrets())?;
-        }
+        // A cluster from an older version gets the passwords it lacks now (the
+        // supervisor turns etcd authentication on when it starts).
+        cluster.complete_credentials()?;
         // `up` means every member up: release any that `local stop` holds down.
         if !cluster.load_held().is_empty() {
             cluster.save_held(&std::collections::BTreeSet::new())?;
@@ -442,12 +425,9 @@ fn start_and_wait(
         if Instant::now() > deadline {
             break "timed out";
         }
-        let view = api::cluster(&client, &api_ports).unwrap_or_default();
-        let leader = view.iter().any(|m| m.role == "leader");
-        let streaming = view
-            .iter()
-            .filter(|m| m.role != "leader" && m.state == "streaming")
-            .count();
+        let view = api::view(&client, &api_ports);
+        let leader = view.as_ref().is_some_and(|v| v.healthy_leader().is_some());
+        let streaming = view.as_ref().map_or(0, |v| v.streaming().count());
         if leader && streaming + 1 == members {
             progress.finish_and_clear();
             writeln!(
@@ -458,11 +438,11 @@ fn start_and_wait(
             print_status(cluster, file, StatusFormat::Table)?;
             write_stdout(&format!(
                 "\nconnect: {}\n(password: postgres.password of the values)\n",
-                dsn(&recorded_values(cluster)?, &file.ports)
+                dsn(&recorded_values(cluster)?, &file.ports, Reach::Leader, None)
             ))?;
             return Ok(ExitStatus::Success);
         }
-        progress.set_message(match (view.is_empty(), leader) {
+        progress.set_message(match (view.is_none(), leader) {
             (true, _) => "starting etcd and Patroni".to_owned(),
             (false, false) => "electing a leader".to_owned(),
             (false, true) => format!("replicas streaming: {streaming} of {}", members - 1),
@@ -538,12 +518,7 @@ fn hold(
     let count = file.ports.members.len();
     let mut indexes = Vec::new();
     for member in members {
-        let index = member
-            .strip_prefix(&format!("{name}-"))
-            .unwrap_or(member)
-            .strip_prefix("pg")
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|i| *i < count);
+        let index = member_index(name, member).filter(|i| *i < count);
         indexes.push(index.with_context(|| {
             format!(
                 "{name} has no member `{member}`; its members are pg0 … pg{}",
@@ -593,7 +568,7 @@ fn hold(
 
 /// The local cluster `name`, which must exist: every command that reads one says so
 /// in the same words.
-fn existing(name: &str, dirs: &LocalDirs) -> anyhow::Result<Cluster> {
+pub(super) fn existing(name: &str, dirs: &LocalDirs) -> anyhow::Result<Cluster> {
     let cluster = Cluster::new(&state_base(dirs.state_dir.as_deref()), name);
     anyhow::ensure!(
         cluster.dir.exists(),
@@ -631,106 +606,6 @@ fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus>
         )?;
     }
     Ok(ExitStatus::Success)
-}
-
-fn status(name: &str, output: StatusFormat, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
-    let cluster = existing(name, dirs)?;
-    let file = cluster.load()?;
-    print_status(&cluster, &file, output)
-}
-
-/// One member's row, with the local target's process IDs.
-fn member_json(cluster: &Cluster, member: &Member, pids: &crate::local::state::Pids) -> Value {
-    let index =
-        (0..pids.patroni.len().max(16)).find(|i| member_name(&cluster.name, *i) == member.name);
-    let api_port = member
-        .api_url
-        .as_deref()
-        .and_then(|url| url.split(':').nth(2))
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|port| port.parse::<u16>().ok());
-    json!({
-        "name": member.name,
-        "role": member.role,
-        "state": member.state,
-        "host": member.host,
-        "port": member.port,
-        "api_port": api_port,
-        "lag_bytes": member.lag.as_ref().and_then(Value::as_u64).or((member.role == "leader").then_some(0)),
-        "timeline": member.timeline,
-        "patroni_pid": index.and_then(|i| pids.patroni.get(i).copied().flatten()),
-        "postmaster_pid": index.and_then(|i| process::postmaster(&cluster.postmaster_pid(i))),
-    })
-}
-
-fn print_status(
-    cluster: &Cluster,
-    file: &ClusterFile,
-    output: StatusFormat,
-) -> anyhow::Result<ExitStatus> {
-    let api_ports = file.api_ports();
-    let running = supervisor_running(cluster);
-    let view = if running {
-        api::cluster(&api::client(), &api_ports)
-    } else {
-        None
-    };
-    let pids = cluster.load_pids();
-    let members: Vec<Value> = view
-        .iter()
-        .flatten()
-        .map(|m| member_json(cluster, m, &pids))
-        .collect();
-    match output {
-        StatusFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&json!({
-                "cluster": cluster.name,
-                "running": running,
-                "members": members,
-            }))?;
-            text.push('\n');
-            write_stdout(&text)?;
-        }
-        StatusFormat::Table => {
-            if !running {
-                write_stdout(&format!(
-                    "{} is stopped (`local up` starts it)\n",
-                    cluster.name
-                ))?;
-                return Ok(ExitStatus::Failure);
-            }
-            let mut text = format!(
-                "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>8} {:>10}\n",
-                "MEMBER", "ROLE", "STATE", "ADDRESS", "API", "LAG", "TL", "PATRONI", "POSTMASTER"
-            );
-            for m in &members {
-                let cell = |key: &str| match &m[key] {
-                    Value::Null => "-".to_owned(),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let _ = writeln!(
-                    text,
-                    "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>8} {:>10}",
-                    cell("name"),
-                    cell("role"),
-                    cell("state"),
-                    format!("{}:{}", cell("host"), cell("port")),
-                    cell("api_port"),
-                    cell("lag_bytes"),
-                    cell("timeline"),
-                    cell("patroni_pid"),
-                    cell("postmaster_pid"),
-                );
-            }
-            write_stdout(&text)?;
-        }
-    }
-    Ok(if running {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
-    })
 }
 
 fn logs(name: &str, member: Option<&str>, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {

@@ -5,6 +5,7 @@ use crate::args::{Args, Command};
 
 mod explain;
 mod local;
+mod operate;
 mod render;
 mod validate;
 
@@ -13,7 +14,15 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Local(command) => local::run(command),
-        Command::Status(args) => local::status_command(&args),
+        Command::Status(args) => operate::status(&args),
+        Command::Switchover(args) => operate::switchover(&args),
+        Command::Failover(args) => operate::failover(&args),
+        Command::Restart(args) => operate::restart(&args),
+        Command::Reload(args) => operate::reload(&args),
+        Command::Pause(args) => operate::pause(&args, true),
+        Command::Resume(args) => operate::pause(&args, false),
+        Command::Reinit(args) => operate::reinit(&args),
+        Command::Dsn(args) => operate::dsn_command(&args),
         Command::Schema => {
             crate::report::write_stdout(&postgres_ha_core::schema::schema_json())?;
             Ok(ExitStatus::Success)

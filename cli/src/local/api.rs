@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use postgres_ha_core::operate::ClusterView;
 use postgres_ha_core::render::etcd::{EtcdUser, ROOT_USER, already_done, auth_steps};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub(crate) fn client() -> reqwest::blocking::Client {
@@ -17,36 +17,14 @@ pub(crate) fn client() -> reqwest::blocking::Client {
         .unwrap_or_default()
 }
 
-/// One member as Patroni's `GET /cluster` reports it.
-#[derive(Clone, Debug, Deserialize)]
-pub(crate) struct Member {
-    pub(crate) name: String,
-    pub(crate) role: String,
-    pub(crate) state: String,
-    pub(crate) host: Option<String>,
-    pub(crate) port: Option<u16>,
-    pub(crate) api_url: Option<String>,
-    pub(crate) timeline: Option<u64>,
-    /// Bytes behind the leader; Patroni says "unknown" when it cannot tell.
-    pub(crate) lag: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ClusterView {
-    members: Vec<Member>,
-}
-
 /// The cluster as the first answering member sees it.
-pub(crate) fn cluster(
-    client: &reqwest::blocking::Client,
-    api_ports: &[u16],
-) -> Option<Vec<Member>> {
+pub(crate) fn view(client: &reqwest::blocking::Client, api_ports: &[u16]) -> Option<ClusterView> {
     api_ports.iter().find_map(|port| {
         let response = client
             .get(format!("http://127.0.0.1:{port}/cluster"))
             .send()
             .ok()?;
-        response.json::<ClusterView>().ok().map(|view| view.members)
+        ClusterView::from_json(&response.text().ok()?).ok()
     })
 }
 

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use postgres_ha_core::credentials::{CredentialsFile, check_credentials};
 use postgres_ha_core::local::Ports;
+use postgres_ha_core::render::Credentials;
+use postgres_ha_core::render::patroni::CredentialKey;
 use serde::{Deserialize, Serialize};
 
 use super::process::is_root;
@@ -100,21 +103,6 @@ impl ClusterFile {
     }
 }
 
-/// Generated passwords of the internal roles (file mode 600, owned by the invoker).
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Secrets {
-    pub(crate) superuser: String,
-    pub(crate) replication: String,
-    pub(crate) rewind: String,
-    pub(crate) restapi: String,
-    /// etcd's root and Patroni users; clusters created before etcd had
-    /// authentication get them on their next `up`.
-    #[serde(default)]
-    pub(crate) etcd_root: String,
-    #[serde(default)]
-    pub(crate) etcd_patroni: String,
-}
-
 /// Process IDs the supervisor last started, for `status` and for cleaning up after
 /// a supervisor that died.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -145,7 +133,12 @@ impl Cluster {
     pub(crate) fn values(&self) -> PathBuf {
         self.dir.join("values.yaml")
     }
-    pub(crate) fn secrets(&self) -> PathBuf {
+    /// The generated passwords, in the same format as `render`'s credentials file.
+    pub(crate) fn credentials(&self) -> PathBuf {
+        self.dir.join("credentials.yaml")
+    }
+    /// Where clusters created before the credentials file kept their passwords.
+    fn legacy_secrets(&self) -> PathBuf {
         self.dir.join("secrets.json")
     }
     pub(crate) fn pids(&self) -> PathBuf {
@@ -159,8 +152,12 @@ impl Cluster {
     pub(crate) fn log(&self, process: &str) -> PathBuf {
         self.dir.join(format!("{process}.log"))
     }
+    /// Member `index`'s directory: its configuration, data and socket.
+    pub(crate) fn member_home(&self, index: usize) -> PathBuf {
+        self.dir.join(postgres_ha_core::local::member_short(index))
+    }
     pub(crate) fn postmaster_pid(&self, member: usize) -> PathBuf {
-        self.dir.join(format!("pg{member}/data/postmaster.pid"))
+        self.member_home(member).join("data/postmaster.pid")
     }
 
     pub(crate) fn load(&self) -> anyhow::Result<ClusterFile> {
@@ -180,11 +177,79 @@ impl Cluster {
         })
     }
 
-    pub(crate) fn load_secrets(&self) -> anyhow::Result<Secrets> {
-        let text = std::fs::read_to_string(self.secrets())
-            .with_context(|| format!("cannot read {}", self.secrets().display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is damaged", self.secrets().display()))
+    /// The cluster's internal passwords (the application's comes from its values).
+    pub(crate) fn load_credentials(&self) -> anyhow::Result<Credentials> {
+        let path = self.credentials();
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (checked, file) = check_credentials(&bytes);
+        match file {
+            Some(file) if file.credentials.missing().is_empty() => Ok(file.credentials),
+            _ => anyhow::bail!(
+                "{} is damaged ({} problem{}; `validate {}` shows them)",
+                path.display(),
+                checked.diagnostics.len(),
+                if checked.diagnostics.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                path.display()
+            ),
+        }
+    }
+
+    /// Records the passwords (mode 600, atomically: a torn file would lock the
+    /// cluster out).
+    pub(crate) fn save_credentials(&self, credentials: &Credentials) -> anyhow::Result<()> {
+        let file = CredentialsFile {
+            credentials: credentials.clone(),
+            org: None,
+            gvc: None,
+        };
+        crate::secrets::write_atomic(&self.credentials(), &file.to_text(), 0o600)?;
+        super::process::hand_over(&self.credentials())
+    }
+
+    /// Makes sure the cluster has every internal password: moves a cluster from the
+    /// older `secrets.json` to the credentials file and generates passwords it lacks
+    /// (etcd's, for clusters from before etcd had authentication).
+    pub(crate) fn complete_credentials(&self) -> anyhow::Result<Credentials> {
+        let mut credentials = if self.credentials().exists() {
+            let bytes = std::fs::read(self.credentials())?;
+            check_credentials(&bytes)
+                .1
+                .map(|f| f.credentials)
+                .with_context(|| format!("{} is damaged", self.credentials().display()))?
+        } else if self.legacy_secrets().exists() {
+            let text = std::fs::read_to_string(self.legacy_secrets())
+                .with_context(|| format!("cannot read {}", self.legacy_secrets().display()))?;
+            let old: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is damaged", self.legacy_secrets().display()))?;
+            let mut credentials = Credentials::default();
+            for key in CredentialKey::INTERNAL {
+                let legacy = match key {
+                    CredentialKey::EtcdRoot => Some("etcd_root"),
+                    CredentialKey::EtcdPatroni => Some("etcd_patroni"),
+                    other => other.legacy_file_key(),
+                };
+                if let Some(password) = legacy.and_then(|k| old.get(k)).filter(|p| !p.is_empty()) {
+                    credentials.set(key, password.clone());
+                }
+            }
+            credentials
+        } else {
+            Credentials::default()
+        };
+        let missing = credentials.missing();
+        for key in &missing {
+            credentials.set(*key, crate::secrets::random_password()?);
+        }
+        if !missing.is_empty() || !self.credentials().exists() {
+            self.save_credentials(&credentials)?;
+        }
+        let _ = std::fs::remove_file(self.legacy_secrets());
+        Ok(credentials)
     }
 
     /// The held members (none when the file is missing or unreadable).

@@ -32,16 +32,21 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use postgres_ha_core::local::{etcd_args, member_name, member_topology};
+use postgres_ha_core::local::{
+    BEFORE_STOP_SCRIPT, etcd_args, etcd_short, member_name, member_short, member_topology,
+};
+use postgres_ha_core::render::Credentials;
 use postgres_ha_core::render::etcd::{EtcdUser, PATRONI_USER, leader_key};
-use postgres_ha_core::render::patroni::etcd_env;
 use postgres_ha_core::render::patroni::patroni_config;
-use postgres_ha_core::render::scripts::post_bootstrap;
+use postgres_ha_core::render::patroni::{
+    APP_DATABASE_ENV, APP_USERNAME_ENV, CredentialKey, PASSWORD_ENV, etcd_env,
+};
+use postgres_ha_core::render::scripts::{before_stop, post_bootstrap};
 use postgres_ha_core::values::Values;
 
 use super::api;
 use super::process::{alive, fence, hand_over, signal, spawn};
-use super::state::{Cluster, ClusterFile, Pids, Secrets};
+use super::state::{Cluster, ClusterFile, Pids};
 use crate::secrets::{write_atomic, write_private};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,7 +107,7 @@ struct Supervisor {
     cluster: Cluster,
     file: ClusterFile,
     values: Values,
-    secrets: Secrets,
+    credentials: Credentials,
     slots: BTreeMap<(Kind, usize), Slot>,
     log: std::fs::File,
     client: reqwest::blocking::Client,
@@ -111,7 +116,7 @@ struct Supervisor {
 /// Runs until SIGTERM, SIGINT or SIGHUP; then stops everything and returns.
 pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     let file = cluster.load()?;
-    let secrets = cluster.load_secrets()?;
+    let credentials = cluster.load_credentials()?;
     let values = postgres_ha_core::check(&std::fs::read(cluster.values())?)
         .values
         .context("the cluster's recorded values no longer validate")?;
@@ -151,7 +156,7 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
         cluster: cluster.clone(),
         file,
         values,
-        secrets,
+        credentials,
         slots,
         log,
         client: api::client(),
@@ -161,10 +166,12 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     supervisor.start_due();
     supervisor.wait_for_etcd(&stop);
     // Only then Patroni: it connects as the etcd user this creates.
-    let secrets = supervisor.secrets.clone();
-    let password = |user: EtcdUser| match user {
-        EtcdUser::Root => secrets.etcd_root.clone(),
-        EtcdUser::Patroni => secrets.etcd_patroni.clone(),
+    let credentials = supervisor.credentials.clone();
+    let password = |user: EtcdUser| {
+        credentials
+            .get(user.credential_key())
+            .unwrap_or_default()
+            .to_owned()
     };
     match api::enable_etcd_auth(
         &supervisor.client,
@@ -211,13 +218,14 @@ impl Supervisor {
         let pg_bin = self.file.runtime.join("pg/bin").display().to_string();
         let script = self.cluster.dir.join("post-bootstrap.sh");
         std::fs::write(&script, post_bootstrap())?;
+        std::fs::write(self.cluster.dir.join(BEFORE_STOP_SCRIPT), before_stop())?;
         for i in 0..self.file.ports.etcd.len() {
-            let path = self.cluster.dir.join(format!("etcd{i}"));
+            let path = self.cluster.dir.join(etcd_short(i));
             std::fs::create_dir_all(&path)?;
             hand_over(&path)?;
         }
         for i in 0..self.file.ports.members.len() {
-            let home = self.cluster.dir.join(format!("pg{i}"));
+            let home = self.cluster.member_home(i);
             std::fs::create_dir_all(&home)?;
             hand_over(&home)?;
             let topology = member_topology(&self.cluster.name, &dir, &pg_bin, i, &self.file.ports);
@@ -270,15 +278,16 @@ impl Supervisor {
                 "LD_LIBRARY_PATH".into(),
                 runtime.join("pg/lib").display().to_string(),
             ));
+            for (name, key) in PASSWORD_ENV {
+                let value = match key {
+                    CredentialKey::App => Some(self.values.postgres.password.as_str()),
+                    key => self.credentials.get(key),
+                };
+                env.push((name.to_owned(), value.unwrap_or_default().to_owned()));
+            }
             for (key, value) in [
-                ("PATRONI_SUPERUSER_PASSWORD", &self.secrets.superuser),
-                ("PATRONI_REPLICATION_PASSWORD", &self.secrets.replication),
-                ("PATRONI_REWIND_PASSWORD", &self.secrets.rewind),
-                ("PATRONI_RESTAPI_PASSWORD", &self.secrets.restapi),
-                ("APP_PASSWORD", &self.values.postgres.password),
-                ("PATRONI_ETCD3_PASSWORD", &self.secrets.etcd_patroni),
-                ("APP_USERNAME", &self.values.postgres.username),
-                ("APP_DATABASE", &self.values.postgres.database),
+                (APP_USERNAME_ENV, &self.values.postgres.username),
+                (APP_DATABASE_ENV, &self.values.postgres.database),
             ] {
                 env.push((key.to_owned(), value.clone()));
             }
@@ -376,20 +385,20 @@ impl Supervisor {
                         &self.file.ports,
                         &self.values,
                     ),
-                    self.cluster.dir.join(format!("etcd{i}")),
-                    self.cluster.log(&format!("etcd{i}")),
+                    self.cluster.dir.join(etcd_short(i)),
+                    self.cluster.log(&etcd_short(i)),
                 ),
                 Kind::Patroni => (
                     self.file.runtime.join("venv/bin/patroni"),
                     vec![
                         self.cluster
-                            .dir
-                            .join(format!("pg{i}/patroni.yml"))
+                            .member_home(i)
+                            .join("patroni.yml")
                             .display()
                             .to_string(),
                     ],
-                    self.cluster.dir.join(format!("pg{i}")),
-                    self.cluster.log(&format!("pg{i}")),
+                    self.cluster.member_home(i),
+                    self.cluster.log(&member_short(i)),
                 ),
             };
             let env = self.environment(&home);
@@ -462,7 +471,12 @@ impl Supervisor {
         if api::release_leader(
             &self.client,
             &etcd,
-            (PATRONI_USER, &self.secrets.etcd_patroni),
+            (
+                PATRONI_USER,
+                self.credentials
+                    .get(CredentialKey::EtcdPatroni)
+                    .unwrap_or_default(),
+            ),
             &leader_key(&self.cluster.name),
             &member,
         ) {

@@ -109,6 +109,15 @@ pub enum EtcdUser {
 }
 
 impl EtcdUser {
+    /// Where this user's password is kept.
+    #[must_use]
+    pub fn credential_key(self) -> super::patroni::CredentialKey {
+        match self {
+            Self::Root => super::patroni::CredentialKey::EtcdRoot,
+            Self::Patroni => super::patroni::CredentialKey::EtcdPatroni,
+        }
+    }
+
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {

@@ -43,6 +43,11 @@ pub fn etcd_env() -> [(&'static str, &'static str); 2] {
     ]
 }
 
+/// Environment variables that carry the application role's name and database to the
+/// bootstrap script.
+pub const APP_USERNAME_ENV: &str = "APP_USERNAME";
+pub const APP_DATABASE_ENV: &str = "APP_DATABASE";
+
 /// Which password an environment variable carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CredentialKey {
@@ -137,6 +142,9 @@ pub struct Topology {
     pub client_networks: Vec<String>,
     /// The post-bootstrap script that creates the application role and database.
     pub post_bootstrap: String,
+    /// Patroni's `before_stop` command ([`super::scripts::before_stop`]), which makes
+    /// this tool's switchovers hand over without Patroni's one-second poll.
+    pub before_stop: Option<String>,
 }
 
 /// How `postgres.parameters` may change a parameter the generator sets.
@@ -315,6 +323,9 @@ pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
     if let Some(bin_dir) = &topology.bin_dir {
         postgresql["bin_dir"] = json!(bin_dir);
     }
+    if let Some(before_stop) = &topology.before_stop {
+        postgresql["before_stop"] = json!(before_stop);
+    }
     json!({
         "scope": topology.scope,
         "namespace": super::etcd::NAMESPACE,
@@ -376,6 +387,7 @@ mod tests {
             socket_dir: None,
             client_networks: vec!["0.0.0.0/0".into(), "::/0".into()],
             post_bootstrap: "/etc/postgres-ha/post-bootstrap.sh".into(),
+            before_stop: None,
         }
     }
 

@@ -195,6 +195,8 @@ pub(crate) fn resources(
         // The firewall decides who reaches PostgreSQL; pg_hba only demands SCRAM.
         client_networks: vec!["0.0.0.0/0".into(), "::/0".into()],
         post_bootstrap: format!("/bin/bash {POSTGRES_DIR}/post-bootstrap.sh"),
+        // The fast-demote hook comes with the Control Plane day-2 transport.
+        before_stop: None,
     };
     // JSON, not YAML: Patroni parses with YAML 1.1, where unquoted `on`/`off` are booleans;
     // JSON is YAML to it and keeps every string a string.
@@ -326,8 +328,8 @@ pub(crate) fn resources(
 fn secret_env(names: &Names) -> Vec<Value> {
     let reference = |key: &str| format!("cpln://secret/{}.{key}", names.credentials);
     let mut env_vars = vec![
-        env("APP_DATABASE", reference("database")),
-        env("APP_USERNAME", reference("username")),
+        env(super::patroni::APP_DATABASE_ENV, reference("database")),
+        env(super::patroni::APP_USERNAME_ENV, reference("username")),
     ];
     for (var, key) in PASSWORD_ENV {
         env_vars.push(env(var, reference(key.secret_key())));

@@ -30,6 +30,42 @@ SQL
     .to_owned()
 }
 
+/// Patroni's `before_stop` hook, called as `before-stop.sh HOME MEMBER DATA_DIR`.
+///
+/// Patroni's own switchover stops PostgreSQL, then polls for a second before it hands
+/// the leader key over: a second in which no member accepts writes. A switchover run
+/// by this tool arms the hook with a marker naming the member (and a deadline); the
+/// hook then stops PostgreSQL itself and waits until the postmaster is gone, so
+/// Patroni finds it stopped and releases the key at once. The fast shutdown still
+/// sends every WAL record to the streaming replicas before it ends. Any other stop
+/// finds no marker, or a lapsed or foreign one, and changes nothing.
+#[must_use]
+pub fn before_stop() -> String {
+    let marker = crate::operate::FAST_DEMOTE_MARKER;
+    format!(
+        r#"#!/bin/bash
+# Patroni's before_stop hook (see postgres-ha's render::scripts::before_stop).
+home="$1" member="$2" data="$3"
+marker="$home/{marker}"
+[ -f "$marker" ] || exit 0
+read -r armed deadline < "$marker" || true
+rm -f "$marker"
+[ "$armed" = "$member" ] || exit 0
+case "$deadline" in ''|*[!0-9]*) exit 0 ;; esac
+[ "$(date +%s)" -le "$deadline" ] || exit 0
+pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null)" || exit 0
+case "$pid" in ''|*[!0-9]*) exit 0 ;; esac
+pg_ctl stop -D "$data" -m fast -w -t 10 >/dev/null 2>&1 || exit 0
+# Patroni counts the postmaster as running until it is reaped, not only exited.
+for _ in $(seq 100); do
+  [ -e "/proc/$pid" ] || break
+  sleep 0.01
+done
+exit 0
+"#
+    )
+}
+
 /// The PostgreSQL container's command on Control Plane: derives this member's name and
 /// addresses, runs Patroni, and fences PostgreSQL if Patroni exits.
 #[must_use]

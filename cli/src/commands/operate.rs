@@ -1,0 +1,689 @@
+//! Day-2 commands: `status`, `switchover`, `failover`, `restart`, `reload`, `pause`,
+//! `resume`, `reinit`, `dsn`. Each is glue: read the cluster through a transport,
+//! plan in core, confirm, carry the plan out, report.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use postgres_ha_core::local::{Reach, dsn};
+use postgres_ha_core::operate::{
+    ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, Plan, Policy,
+    Refusal, Request, Sql, Step, choose_candidate, fast_demote_marker, leader_is, plan_failover,
+    plan_pause, plan_reinit, plan_reload, plan_restart, plan_switchover,
+};
+use serde_json::{Value, json};
+
+use super::local::{existing, recorded_values, supervisor_running};
+use crate::ExitStatus;
+use crate::args::{
+    DsnArgs, DsnRole, FailoverArgs, OperateArgs, ReinitArgs, RestartArgs, StatusArgs, StatusFormat,
+    SwitchoverArgs,
+};
+use crate::local::api;
+use crate::local::loopback::Loopback;
+use crate::local::state::{Cluster, ClusterFile};
+use crate::report::write_stdout;
+use crate::transport::Transport;
+
+/// A running cluster and the transport that reaches it.
+struct Target {
+    cluster: Cluster,
+    file: ClusterFile,
+    transport: Loopback,
+}
+
+fn require_local(common: &OperateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        common.local,
+        "day-2 operations on Control Plane come with `deploy`; pass --local to operate \
+         the local cluster {}",
+        common.name
+    );
+    Ok(())
+}
+
+fn open(common: &OperateArgs) -> anyhow::Result<Target> {
+    require_local(common)?;
+    let cluster = existing(&common.name, &common.dirs)?;
+    let file = cluster.load()?;
+    anyhow::ensure!(
+        supervisor_running(&cluster),
+        "{} is not running; `local up {} -f VALUES` starts it",
+        common.name,
+        common.name
+    );
+    let transport = Loopback::new(&cluster, &file)?;
+    Ok(Target {
+        cluster,
+        file,
+        transport,
+    })
+}
+
+/// Who may take over, from the configuration the cluster runs with.
+fn policy(transport: &dyn Transport) -> anyhow::Result<Policy> {
+    let config = transport.config()?;
+    let synchronous_mode = match &config["synchronous_mode"] {
+        Value::Bool(on) => *on,
+        Value::String(mode) => matches!(mode.as_str(), "on" | "true" | "quorum"),
+        _ => false,
+    };
+    Ok(Policy {
+        synchronous_mode,
+        maximum_lag: config["maximum_lag_on_failover"]
+            .as_u64()
+            .unwrap_or(1_048_576),
+    })
+}
+
+fn refused(refusal: &Refusal) -> anyhow::Error {
+    anyhow::anyhow!("refused: {}\n  what to do: {}", refusal.reason, refusal.fix)
+}
+
+// ---------------------------------------------------------------------------------
+// status
+
+pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
+    require_local(&args.common)?;
+    let cluster = existing(&args.common.name, &args.common.dirs)?;
+    let file = cluster.load()?;
+    if !args.watch {
+        return print_status(&cluster, &file, args.common.output);
+    }
+    let interrupted = std::sync::Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&interrupted))?;
+    }
+    let clear = std::io::stdout().is_terminal() && args.common.output == StatusFormat::Table;
+    while !interrupted.load(Ordering::Relaxed) {
+        if clear {
+            write_stdout("\x1b[2J\x1b[H")?;
+        }
+        print_status(&cluster, &file, args.common.output)?;
+        let next = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < next && !interrupted.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The status as JSON: the cluster view with the local processes, and etcd.
+fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
+    let running = supervisor_running(cluster);
+    let view = if running {
+        Loopback::new(cluster, file)
+            .ok()
+            .and_then(|t| t.view().ok())
+    } else {
+        None
+    };
+    let pids = cluster.load_pids();
+    let members: Vec<Value> = view
+        .iter()
+        .flat_map(|v| &v.members)
+        .map(|member| {
+            let index = postgres_ha_core::local::member_index(&cluster.name, &member.name);
+            let api_port = index.and_then(|i| file.ports.members.get(i)).map(|p| p.1);
+            json!({
+                "name": member.name,
+                "role": member.role.as_str(),
+                "state": member.state.as_str(),
+                "host": member.host,
+                "port": member.port,
+                "api_port": api_port,
+                "lag_bytes": member.lag.bytes(),
+                "timeline": member.timeline,
+                "pending_restart": member.pending_restart,
+                "patroni_pid": index.and_then(|i| pids.patroni.get(i).copied().flatten()),
+                "postmaster_pid": index.and_then(|i| crate::local::process::postmaster(&cluster.postmaster_pid(i))),
+            })
+        })
+        .collect();
+    let client = api::client();
+    let etcd: Vec<Value> = file
+        .etcd_client_ports()
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            json!({
+                "name": postgres_ha_core::local::etcd_name(&cluster.name, i),
+                "port": port,
+                "healthy": running && api::etcd_healthy(&client, *port),
+            })
+        })
+        .collect();
+    json!({
+        "cluster": cluster.name,
+        "running": running,
+        "leader": view.as_ref().and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
+        "paused": view.as_ref().is_some_and(|v| v.paused),
+        "members": members,
+        "etcd": etcd,
+    })
+}
+
+pub(crate) fn print_status(
+    cluster: &Cluster,
+    file: &ClusterFile,
+    output: StatusFormat,
+) -> anyhow::Result<ExitStatus> {
+    let status = status_json(cluster, file);
+    let running = status["running"] == true;
+    match output {
+        StatusFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&status)?;
+            text.push('\n');
+            write_stdout(&text)?;
+        }
+        StatusFormat::Table => {
+            if !running {
+                write_stdout(&format!(
+                    "{} is stopped (`local up` starts it)\n",
+                    cluster.name
+                ))?;
+                return Ok(ExitStatus::Failure);
+            }
+            write_stdout(&status_table(&status))?;
+        }
+    }
+    Ok(if running {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+fn status_table(status: &Value) -> String {
+    let cell = |value: &Value| match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut text = format!(
+        "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>7} {:>8} {:>10}\n",
+        "MEMBER",
+        "ROLE",
+        "STATE",
+        "ADDRESS",
+        "API",
+        "LAG",
+        "TL",
+        "RESTART",
+        "PATRONI",
+        "POSTMASTER"
+    );
+    for m in status["members"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            text,
+            "{:<16} {:<13} {:<10} {:<16} {:>6} {:>10} {:>3} {:>7} {:>8} {:>10}",
+            cell(&m["name"]),
+            cell(&m["role"]),
+            cell(&m["state"]),
+            format!("{}:{}", cell(&m["host"]), cell(&m["port"])),
+            cell(&m["api_port"]),
+            cell(&m["lag_bytes"]),
+            cell(&m["timeline"]),
+            if m["pending_restart"] == true {
+                "pending"
+            } else {
+                "-"
+            },
+            cell(&m["patroni_pid"]),
+            cell(&m["postmaster_pid"]),
+        );
+    }
+    let etcd: Vec<String> = status["etcd"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {}",
+                cell(&e["name"]),
+                if e["healthy"] == true {
+                    "healthy"
+                } else {
+                    "UNHEALTHY"
+                }
+            )
+        })
+        .collect();
+    let _ = writeln!(text, "etcd: {}", etcd.join(", "));
+    let _ = writeln!(
+        text,
+        "leader: {}{}",
+        cell(&status["leader"]),
+        if status["paused"] == true {
+            " (PAUSED: automatic failover is off; `resume` turns it on)"
+        } else {
+            ""
+        }
+    );
+    text
+}
+
+// ---------------------------------------------------------------------------------
+// changes
+
+pub(crate) fn switchover(args: &SwitchoverArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    let plan = plan_switchover(
+        &view,
+        args.candidate.as_deref(),
+        args.scheduled.as_deref(),
+        &policy,
+    )
+    .map_err(|r| refused(&r))?;
+    carry_out(&target, &args.common, &plan, &policy, None)
+}
+
+pub(crate) fn failover(args: &FailoverArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    let candidate = member_name(&target, &args.candidate);
+    let leader_writable = view
+        .healthy_leader()
+        .is_some_and(|l| writable(&target.transport, &l.name));
+    let plan = plan_failover(&view, &candidate, leader_writable).map_err(|r| refused(&r))?;
+    // Promoting by hand can lose writes the candidate has not received: the user
+    // types the member's name.
+    carry_out(
+        &target,
+        &args.common,
+        &plan,
+        &policy,
+        Some(candidate.as_str()),
+    )
+}
+
+pub(crate) fn restart(args: &RestartArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    let member = args.member.as_deref().map(|m| member_name(&target, m));
+    let plan = plan_restart(&view, member.as_deref()).map_err(|r| refused(&r))?;
+    carry_out(&target, &args.common, &plan, &policy, None)
+}
+
+pub(crate) fn reload(args: &OperateArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(args)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    carry_out(&target, args, &plan_reload(&view), &policy, None)
+}
+
+pub(crate) fn pause(args: &OperateArgs, paused: bool) -> anyhow::Result<ExitStatus> {
+    let target = open(args)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    let plan = plan_pause(&view, paused).map_err(|r| refused(&r))?;
+    carry_out(&target, args, &plan, &policy, None)
+}
+
+pub(crate) fn reinit(args: &ReinitArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    let policy = policy(&target.transport)?;
+    let view = target.transport.view()?;
+    let member = member_name(&target, &args.member);
+    let plan = plan_reinit(&view, &member).map_err(|r| refused(&r))?;
+    carry_out(&target, &args.common, &plan, &policy, None)
+}
+
+pub(crate) fn dsn_command(args: &DsnArgs) -> anyhow::Result<ExitStatus> {
+    require_local(&args.common)?;
+    let cluster = existing(&args.common.name, &args.common.dirs)?;
+    let file = cluster.load()?;
+    let values = recorded_values(&cluster)?;
+    let reach = match args.role {
+        DsnRole::Leader => Reach::Leader,
+        DsnRole::Replica => Reach::Replica,
+        DsnRole::Any => Reach::Any,
+    };
+    let password = args
+        .show_password
+        .then_some(values.postgres.password.as_str());
+    write_stdout(&format!("{}\n", dsn(&values, &file.ports, reach, password)))?;
+    Ok(ExitStatus::Success)
+}
+
+/// A member named in full (`db-pg1`) or short (`pg1`), in full.
+fn member_name(target: &Target, name: &str) -> String {
+    postgres_ha_core::local::member_index(&target.cluster.name, name)
+        .filter(|i| *i < target.file.ports.members.len())
+        .map_or_else(
+            || name.to_owned(),
+            |i| postgres_ha_core::local::member_name(&target.cluster.name, i),
+        )
+}
+
+/// Asks before changing anything: `y` for most plans, the member's name for a
+/// failover. Without a terminal, only `--yes` goes ahead.
+fn confirm(common: &OperateArgs, plan: &Plan, type_to_confirm: Option<&str>) -> anyhow::Result<()> {
+    if common.yes {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        "refusing to {} without confirmation: there is no terminal to ask on; pass --yes \
+         (or --dry-run to see the plan)",
+        plan.summary
+    );
+    let mut stderr = std::io::stderr();
+    writeln!(stderr, "{}:", plan.summary)?;
+    for step in &plan.steps {
+        writeln!(stderr, "  - {step}")?;
+    }
+    match type_to_confirm {
+        Some(word) => write!(stderr, "Type {word} to go ahead: ")?,
+        None => write!(stderr, "Go ahead? [y/N] ")?,
+    }
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let answer = answer.trim();
+    let yes = match type_to_confirm {
+        Some(word) => answer == word,
+        None => matches!(answer, "y" | "Y" | "yes"),
+    };
+    anyhow::ensure!(yes, "nothing was changed");
+    Ok(())
+}
+
+/// One switchover as carried out.
+struct Handover {
+    from: String,
+    to: String,
+    /// Seconds in which neither member accepted a write, as the probe saw it.
+    write_gap: Option<f64>,
+    scheduled: Option<String>,
+}
+
+fn carry_out(
+    target: &Target,
+    common: &OperateArgs,
+    plan: &Plan,
+    policy: &Policy,
+    type_to_confirm: Option<&str>,
+) -> anyhow::Result<ExitStatus> {
+    let json = common.output == StatusFormat::Json;
+    let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    if common.dry_run || plan.steps.is_empty() {
+        if json {
+            write_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({
+                    "cluster": target.cluster.name,
+                    "summary": plan.summary,
+                    "dry_run": common.dry_run,
+                    "steps": steps,
+                }))?
+            ))?;
+        } else {
+            let mut text = format!(
+                "{}{}\n",
+                plan.summary,
+                if plan.steps.is_empty() { "" } else { ":" }
+            );
+            for step in &steps {
+                let _ = writeln!(text, "  - {step}");
+            }
+            if common.dry_run && !plan.steps.is_empty() {
+                text.push_str("(dry run: nothing was changed)\n");
+            }
+            write_stdout(&text)?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    confirm(common, plan, type_to_confirm)?;
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let started = Instant::now();
+    let mut handovers = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for step in &plan.steps {
+            progress.set_message(step.to_string());
+            match step {
+                Step::Sql { member, sql } => {
+                    target.transport.sql(member, sql)?;
+                }
+                Step::Patroni { member, request } => {
+                    patroni_step(&target.transport, member, request)?;
+                }
+                Step::Wait { until, seconds } => {
+                    wait_for(&target.transport, until, *seconds, &progress)?;
+                }
+                Step::Switchover {
+                    leader,
+                    candidate,
+                    scheduled,
+                } => handovers.push(switch_over(
+                    &target.transport,
+                    leader,
+                    candidate.as_deref(),
+                    scheduled.as_deref(),
+                    policy,
+                    &progress,
+                )?),
+            }
+        }
+        Ok(())
+    })();
+    progress.finish_and_clear();
+    result?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if json {
+        let report = json!({
+            "cluster": target.cluster.name,
+            "summary": plan.summary,
+            "dry_run": false,
+            "steps": steps,
+            "seconds": (elapsed * 1000.0).round() / 1000.0,
+            "switchovers": handovers.iter().map(|h| json!({
+                "from": h.from,
+                "to": h.to,
+                "write_gap_seconds": h.write_gap.map(|g| (g * 1000.0).round() / 1000.0),
+                "scheduled": h.scheduled,
+            })).collect::<Vec<_>>(),
+            "status": status_json(&target.cluster, &target.file),
+        });
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        let mut text = format!("done: {} ({elapsed:.1} s)\n", plan.summary);
+        for h in &handovers {
+            match (&h.scheduled, h.write_gap) {
+                (Some(at), _) => {
+                    let _ = writeln!(
+                        text,
+                        "switchover from {} to {} scheduled at {at}",
+                        h.from, h.to
+                    );
+                }
+                (None, Some(gap)) => {
+                    let _ = writeln!(
+                        text,
+                        "{} now leads (was {}); writes paused for {gap:.2} s",
+                        h.to, h.from
+                    );
+                }
+                (None, None) => {
+                    let _ = writeln!(text, "{} now leads (was {})", h.to, h.from);
+                }
+            }
+        }
+        write_stdout(&text)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn patroni_step(transport: &dyn Transport, member: &str, request: &Request) -> anyhow::Result<()> {
+    // Patroni answers 503 while the member is busy with another action (a demotion
+    // finishing, a restart in progress): such answers are retried for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = transport.patroni(member, request)?;
+        if request.path == "/failover" {
+            if let HandoverAnswer::Refused { reason, fix } = answer.handover() {
+                return Err(refused(&Refusal { reason, fix }));
+            }
+            return Ok(());
+        }
+        if (200..300).contains(&answer.status) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            answer.status == 503 && Instant::now() < deadline,
+            "{member}'s Patroni refused {request}: {} {}",
+            answer.status,
+            answer.body.trim()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Waits until the cluster view shows `until`; on timeout, says what is missing.
+fn wait_for(
+    transport: &dyn Transport,
+    until: &Condition,
+    seconds: u32,
+    progress: &ProgressBar,
+) -> anyhow::Result<ClusterView> {
+    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds));
+    loop {
+        let missing = match transport.view() {
+            Ok(view) => {
+                let missing = until.unmet(&view);
+                if missing.is_empty() {
+                    return Ok(view);
+                }
+                missing.join(", ")
+            }
+            Err(_) => "no member's Patroni answers yet".to_owned(),
+        };
+        progress.set_message(format!("waiting: {missing}"));
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "gave up after {seconds} s waiting until {until}; still missing: {missing} \
+             (`status` shows the cluster)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether `member` accepts a write right now.
+fn writable(transport: &dyn Transport, member: &str) -> bool {
+    transport
+        .sql(member, &Sql::read_only())
+        .is_ok_and(|out| out == "f")
+}
+
+/// A switchover: the candidate re-checked against the cluster as it is now, a
+/// checkpoint so the old leader stops fast, the fast-demote marker, Patroni's
+/// switchover (polling through its "status unknown" while the old leader stops),
+/// then the wait until the candidate accepts writes. A probe samples both members
+/// meanwhile to measure the write gap.
+fn switch_over(
+    transport: &dyn Transport,
+    leader: &str,
+    candidate: Option<&str>,
+    scheduled: Option<&str>,
+    policy: &Policy,
+    progress: &ProgressBar,
+) -> anyhow::Result<Handover> {
+    let view = transport.view()?;
+    let current = view.healthy_leader().map(|m| m.name.clone());
+    anyhow::ensure!(
+        current.as_deref() == Some(leader),
+        "the leader changed meanwhile ({leader} planned, {} now); run the command again",
+        current.as_deref().unwrap_or("none")
+    );
+    let chosen = choose_candidate(&view, candidate, policy)
+        .map_err(|r| refused(&r))?
+        .name
+        .clone();
+    if let Some(at) = scheduled {
+        let answer = transport.patroni(
+            leader,
+            &Request::switchover(leader, Some(&chosen), Some(at)),
+        )?;
+        if let HandoverAnswer::Refused { reason, fix } = answer.handover() {
+            return Err(refused(&Refusal { reason, fix }));
+        }
+        return Ok(Handover {
+            from: leader.to_owned(),
+            to: chosen,
+            write_gap: None,
+            scheduled: Some(at.to_owned()),
+        });
+    }
+    progress.set_message(format!("checkpoint on {leader}"));
+    transport.sql(leader, &Sql::checkpoint())?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    transport.put_file(leader, FAST_DEMOTE_MARKER, &fast_demote_marker(leader, now))?;
+    progress.set_message(format!("switching over from {leader} to {chosen}"));
+    let done = AtomicBool::new(false);
+    let (outcome, gap) = std::thread::scope(|scope| {
+        let probe = scope.spawn(|| measure_gap(transport, leader, &chosen, &done));
+        let outcome = (|| -> anyhow::Result<()> {
+            // An error here may only mean the old leader dropped the connection
+            // while it stopped: the cluster view tells the outcome.
+            if let Ok(answer) =
+                transport.patroni(leader, &Request::switchover(leader, Some(&chosen), None))
+                && let HandoverAnswer::Refused { reason, fix } = answer.handover()
+            {
+                return Err(refused(&Refusal { reason, fix }));
+            }
+            wait_for(transport, &leader_is(&chosen), HANDOVER_WAIT, progress)?;
+            let deadline = Instant::now() + Duration::from_secs(u64::from(HANDOVER_WAIT));
+            while !writable(transport, &chosen) {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{chosen} leads but does not accept writes after {HANDOVER_WAIT} s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(())
+        })();
+        done.store(true, Ordering::Relaxed);
+        (outcome, probe.join().ok().flatten())
+    });
+    // Unused when the hook ran; a refused switchover must not leave it armed.
+    let _ = transport.remove_file(leader, FAST_DEMOTE_MARKER);
+    outcome?;
+    Ok(Handover {
+        from: leader.to_owned(),
+        to: chosen,
+        write_gap: gap,
+        scheduled: None,
+    })
+}
+
+/// Samples both members until the new one accepts writes: the time from the old
+/// leader's last accepted sample to the new one's first.
+fn measure_gap(transport: &dyn Transport, old: &str, new: &str, done: &AtomicBool) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs(u64::from(HANDOVER_WAIT) * 2);
+    let mut last_old = Instant::now();
+    while Instant::now() < deadline {
+        let probe = Instant::now();
+        if writable(transport, old) {
+            last_old = probe;
+        } else if writable(transport, new) {
+            return Some(Instant::now().duration_since(last_old).as_secs_f64());
+        } else if done.load(Ordering::Relaxed) && !writable(transport, new) {
+            return None;
+        }
+    }
+    None
+}

@@ -1,0 +1,53 @@
+//! How day-2 steps reach a cluster: one trait, one implementation per target. The
+//! loopback one (local cluster) speaks HTTP and runs `psql` on 127.0.0.1; the Control
+//! Plane one will run the same requests through the workload exec websocket.
+
+use postgres_ha_core::operate::{Answer, ClusterView, Request, Sql};
+
+/// Patroni and PostgreSQL of each member, as a target reaches them.
+pub(crate) trait Transport: Send + Sync {
+    /// The cluster's member names, in order.
+    fn members(&self) -> Vec<String>;
+
+    /// Sends `request` to `member`'s Patroni REST API (with the REST API credentials
+    /// when the request changes something).
+    fn patroni(&self, member: &str, request: &Request) -> anyhow::Result<Answer>;
+
+    /// Runs `sql` on `member` as the superuser; its output rows, `|`-separated.
+    fn sql(&self, member: &str, sql: &Sql) -> anyhow::Result<String>;
+
+    /// Writes a small file into `member`'s directory (where its hooks look for it).
+    fn put_file(&self, member: &str, name: &str, text: &str) -> anyhow::Result<()>;
+
+    /// Removes a file `put_file` wrote, if it is still there.
+    fn remove_file(&self, member: &str, name: &str) -> anyhow::Result<()>;
+
+    /// The cluster as the first member that answers sees it.
+    fn view(&self) -> anyhow::Result<ClusterView> {
+        let mut last = None;
+        for member in self.members() {
+            match self.patroni(&member, &Request::cluster()) {
+                Ok(answer) if answer.status == 200 => {
+                    return Ok(ClusterView::from_json(&answer.body)?);
+                }
+                Ok(answer) => last = Some(anyhow::anyhow!("{member} answered {}", answer.status)),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("the cluster has no members")))
+            .map_err(|e| e.context("no member's Patroni answers"))
+    }
+
+    /// Patroni's dynamic configuration.
+    fn config(&self) -> anyhow::Result<serde_json::Value> {
+        let view = self.view()?;
+        let member = view
+            .healthy_leader()
+            .or_else(|| view.members.first())
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let answer = self.patroni(&member, &Request::config())?;
+        anyhow::ensure!(answer.status == 200, "{member} answered {}", answer.status);
+        Ok(serde_json::from_str(&answer.body)?)
+    }
+}

@@ -1,0 +1,18 @@
+//! Day-2 operations, planned with no I/O: Patroni's cluster view as types, the
+//! requests and SQL each step sends, the conditions a step waits for, and the plans
+//! with their preconditions. The CLI's transports carry the steps out (loopback for
+//! the local cluster; the Control Plane exec later), so both targets share this logic.
+
+mod model;
+mod plan;
+mod request;
+mod wait;
+
+pub use model::{ClusterView, Lag, Member, ParseError, Role, State};
+pub use plan::{
+    FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, Plan, Policy, REINIT_WAIT,
+    RESTART_WAIT, Refusal, Step, choose_candidate, fast_demote_marker, plan_failover, plan_pause,
+    plan_reinit, plan_reload, plan_restart, plan_switchover,
+};
+pub use request::{Answer, HandoverAnswer, Method, Request, Sql};
+pub use wait::{Condition, all_streaming, leader_is};
