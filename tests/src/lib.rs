@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+pub mod cluster;
+
 /// The repository root.
 #[must_use]
 pub fn root() -> PathBuf {

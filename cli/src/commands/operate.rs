@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::local::{Reach, dsn};
 use postgres_ha_core::operate::{
-    ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, Plan, Policy,
-    Refusal, Request, Sql, Step, choose_candidate, fast_demote_marker, leader_is, plan_failover,
-    plan_pause, plan_reinit, plan_reload, plan_restart, plan_switchover,
+    ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, MemberStatus, Plan,
+    Policy, REINIT_WAIT, Refusal, Request, Sql, Step, choose_candidate, fast_demote_marker,
+    leader_is, plan_failover, plan_pause, plan_reinit, plan_reload, plan_restart, plan_switchover,
 };
 use serde_json::{Value, json};
 
@@ -273,9 +273,10 @@ pub(crate) fn switchover(args: &SwitchoverArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
     let policy = policy(&target.transport)?;
     let view = target.transport.view()?;
+    let candidate = args.candidate.as_deref().map(|m| member_name(&target, m));
     let plan = plan_switchover(
         &view,
-        args.candidate.as_deref(),
+        candidate.as_deref(),
         args.scheduled.as_deref(),
         &policy,
     )
@@ -463,6 +464,9 @@ fn carry_out(
                 Step::Wait { until, seconds } => {
                     wait_for(&target.transport, until, *seconds, &progress)?;
                 }
+                Step::Reinitialize { member } => {
+                    reinitialize(&target.transport, member, &progress)?;
+                }
                 Step::Switchover {
                     leader,
                     candidate,
@@ -580,6 +584,42 @@ fn wait_for(
     }
 }
 
+fn member_status(transport: &dyn Transport, member: &str) -> Option<MemberStatus> {
+    let answer = transport.patroni(member, &Request::member_status()).ok()?;
+    MemberStatus::from_json(&answer.body).ok()
+}
+
+/// Rebuilds a replica, and waits (asking the member itself, which is current) until
+/// a new postmaster streams from the leader.
+fn reinitialize(
+    transport: &dyn Transport,
+    member: &str,
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
+    let before = member_status(transport, member).and_then(|s| s.postmaster_start_time);
+    patroni_step(transport, member, &Request::reinitialize())?;
+    let deadline = Instant::now() + Duration::from_secs(u64::from(REINIT_WAIT));
+    loop {
+        let status = member_status(transport, member);
+        if let Some(status) = &status
+            && status.postmaster_start_time.is_some()
+            && status.postmaster_start_time != before
+            && status.is_streaming_replica()
+        {
+            return Ok(());
+        }
+        progress.set_message(format!(
+            "rebuilding {member}: {}",
+            status.map_or_else(|| "no answer".to_owned(), |s| s.state.to_string())
+        ));
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{member} was not rebuilt within {REINIT_WAIT} s; see its log (`local logs NAME {member}`)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Whether `member` accepts a write right now.
 fn writable(transport: &dyn Transport, member: &str) -> bool {
     transport
@@ -600,17 +640,24 @@ fn switch_over(
     policy: &Policy,
     progress: &ProgressBar,
 ) -> anyhow::Result<Handover> {
-    let view = transport.view()?;
-    let current = view.healthy_leader().map(|m| m.name.clone());
-    anyhow::ensure!(
-        current.as_deref() == Some(leader),
-        "the leader changed meanwhile ({leader} planned, {} now); run the command again",
-        current.as_deref().unwrap_or("none")
-    );
-    let chosen = choose_candidate(&view, candidate, policy)
-        .map_err(|r| refused(&r))?
-        .name
-        .clone();
+    // Right after members restart, synchronous mode may have no synchronous standby
+    // for a moment: wait for a fit candidate rather than fail at once.
+    let deadline = Instant::now() + Duration::from_secs(u64::from(HANDOVER_WAIT));
+    let chosen = loop {
+        let view = transport.view()?;
+        let current = view.healthy_leader().map(|m| m.name.clone());
+        anyhow::ensure!(
+            current.as_deref() == Some(leader),
+            "the leader changed meanwhile ({leader} planned, {} now); run the command again",
+            current.as_deref().unwrap_or("none")
+        );
+        match choose_candidate(&view, candidate, policy) {
+            Ok(member) => break member.name.clone(),
+            Err(refusal) if Instant::now() > deadline => return Err(refused(&refusal)),
+            Err(refusal) => progress.set_message(format!("waiting: {}", refusal.reason)),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
     if let Some(at) = scheduled {
         let answer = transport.patroni(
             leader,

@@ -8,7 +8,7 @@ mod plan;
 mod request;
 mod wait;
 
-pub use model::{ClusterView, Lag, Member, ParseError, Role, State};
+pub use model::{ClusterView, Lag, Member, MemberStatus, ParseError, Role, State};
 pub use plan::{
     FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, Plan, Policy, REINIT_WAIT,
     RESTART_WAIT, Refusal, Step, choose_candidate, fast_demote_marker, plan_failover, plan_pause,

@@ -206,6 +206,40 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// One member's own account of itself (`GET /patroni` on that member): unlike the
+/// cluster view, which members refresh in etcd once per loop, it is current.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub state: State,
+    pub role: Role,
+    /// When its PostgreSQL started: a rebuilt or restarted member has a new one.
+    pub postmaster_start_time: Option<String>,
+    /// `streaming` once a replica receives WAL.
+    pub replication_state: Option<String>,
+}
+
+impl MemberStatus {
+    /// Reads Patroni's `GET /patroni` body.
+    pub fn from_json(body: &str) -> Result<Self, ParseError> {
+        let raw: Value = serde_json::from_str(body).map_err(|e| ParseError(e.to_string()))?;
+        let text = |key: &str| raw[key].as_str().map(str::to_owned);
+        Ok(Self {
+            state: State::parse(raw["state"].as_str().unwrap_or_default()),
+            role: Role::parse(raw["role"].as_str().unwrap_or_default()),
+            postmaster_start_time: text("postmaster_start_time"),
+            replication_state: text("replication_state"),
+        })
+    }
+
+    /// Whether it runs as a replica that receives WAL.
+    #[must_use]
+    pub fn is_streaming_replica(&self) -> bool {
+        self.state == State::Running
+            && !self.role.leads()
+            && self.replication_state.as_deref() == Some("streaming")
+    }
+}
+
 #[derive(Deserialize)]
 struct RawView {
     #[serde(default)]
@@ -333,6 +367,21 @@ mod tests {
         assert_eq!(pg3.state, State::Failed("start failed".into()));
         assert_eq!(pg3.lag, Lag::Unknown);
         assert_eq!(view.streaming().count(), 2);
+    }
+
+    #[test]
+    fn reads_a_members_own_status() {
+        let status = MemberStatus::from_json(
+            r#"{"state": "running", "postmaster_start_time": "2026-12-01 09:13:46.220193+00:00", "role": "replica", "replication_state": "streaming", "timeline": 1}"#,
+        )
+        .unwrap();
+        assert!(status.is_streaming_replica());
+        assert_eq!(
+            status.postmaster_start_time.as_deref(),
+            Some("2026-12-01 09:13:46.220193+00:00")
+        );
+        let leader = MemberStatus::from_json(r#"{"state": "running", "role": "primary"}"#).unwrap();
+        assert!(!leader.is_streaming_replica());
     }
 
     #[test]

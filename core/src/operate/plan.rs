@@ -76,6 +76,10 @@ pub enum Step {
         candidate: Option<String>,
         scheduled: Option<String>,
     },
+    /// Rebuild a replica from the leader: Patroni answers at once and works in the
+    /// background, so the step lasts until the member runs again, with a new
+    /// postmaster, as a streaming replica.
+    Reinitialize { member: String },
     /// Wait until the cluster view shows `until`, at most `seconds`.
     Wait { until: Condition, seconds: u32 },
 }
@@ -102,6 +106,10 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::Reinitialize { member } => write!(
+                f,
+                "on {member}: POST /reinitialize, then wait until it streams again (at most {REINIT_WAIT} s)"
+            ),
             Step::Wait { until, seconds } => write!(f, "wait until {until} (at most {seconds} s)"),
         }
     }
@@ -427,15 +435,8 @@ pub fn plan_reinit(view: &ClusterView, member: &str) -> Result<Plan, Refusal> {
             leader.name
         ),
         steps: vec![
-            Step::Patroni {
+            Step::Reinitialize {
                 member: member.to_owned(),
-                request: Request::reinitialize(),
-            },
-            // Patroni answers at once and rebuilds in the background: first see the
-            // member leave streaming, then come back.
-            Step::Wait {
-                until: Condition::NotStreaming(member.to_owned()),
-                seconds: HANDOVER_WAIT,
             },
             Step::Wait {
                 until: Condition::Streaming(member.to_owned()),
@@ -590,7 +591,7 @@ mod tests {
                 .fix
                 .contains("switch over")
         );
-        assert_eq!(plan_reinit(&healthy(), "b").unwrap().steps.len(), 3);
+        assert_eq!(plan_reinit(&healthy(), "b").unwrap().steps.len(), 2);
         assert_eq!(plan_pause(&healthy(), false).unwrap().steps.len(), 0);
         assert_eq!(plan_pause(&healthy(), true).unwrap().steps.len(), 2);
         assert_eq!(plan_reload(&healthy()).steps.len(), 3);

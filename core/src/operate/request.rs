@@ -56,6 +56,12 @@ impl Request {
         Self::get("/cluster")
     }
 
+    /// The member's own status (`MemberStatus::from_json` reads the answer).
+    #[must_use]
+    pub const fn member_status() -> Self {
+        Self::get("/patroni")
+    }
+
     /// The dynamic configuration kept in etcd.
     #[must_use]
     pub const fn config() -> Self {

@@ -18,8 +18,7 @@ pub enum Condition {
     AllStreaming(usize),
     /// This member is a replica receiving WAL.
     Streaming(String),
-    /// This member is not streaming (it is being rebuilt, restarted or stopped).
-    NotStreaming(String),
+
     /// This member runs PostgreSQL (leader or replica) and no restart is pending.
     Restarted(String),
     /// Automatic failover is off (`true`) or on.
@@ -77,9 +76,6 @@ impl Condition {
             Condition::Streaming(name) => view
                 .member(name)
                 .is_some_and(super::model::Member::is_streaming),
-            Condition::NotStreaming(name) => !view
-                .member(name)
-                .is_some_and(super::model::Member::is_streaming),
             Condition::Restarted(name) => view.member(name).is_some_and(|m| {
                 !m.pending_restart
                     && (m.is_streaming() || (m.is_healthy_leader() && m.state == State::Running))
@@ -105,7 +101,6 @@ impl fmt::Display for Condition {
                 write!(f, "{count} members, every replica streaming")
             }
             Condition::Streaming(name) => write!(f, "{name} streams"),
-            Condition::NotStreaming(name) => write!(f, "{name} stops streaming"),
             Condition::Restarted(name) => write!(f, "{name} runs with no restart pending"),
             Condition::Paused(true) => f.write_str("the cluster is paused"),
             Condition::Paused(false) => f.write_str("the cluster is not paused"),

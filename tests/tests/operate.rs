@@ -1,0 +1,272 @@
+//! Day-2 operations on a real local cluster (etcd 3.4.23, Patroni 4.1.5, PostgreSQL
+//! 17.11), under a writer that records every acknowledged id: refusals first, then a
+//! switchover to a named member and to an automatic choice, a rolling restart, a
+//! reload, a reinit, and a pause in which the leader dies, nobody takes over, and a
+//! failover promotes the member we name. After all of it: every acknowledged write is
+//! stored, exactly one member accepts writes, and no password appeared in any output.
+
+use std::time::{Duration, Instant};
+
+use postgres_ha_tests::Output;
+use postgres_ha_tests::cluster::{Local, PASSWORD, lock, primaries, read_acked};
+use serde_json::Value;
+
+fn members(status: &Value) -> Vec<Value> {
+    status["members"].as_array().cloned().unwrap_or_default()
+}
+
+fn leader(status: &Value) -> String {
+    Local::member(status, "leader").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn ports(status: &Value) -> Vec<u64> {
+    members(status)
+        .iter()
+        .map(|m| m["port"].as_u64().unwrap())
+        .collect()
+}
+
+/// `db-pg1` → `pg1`: commands take the short name too.
+fn short(name: &str) -> &str {
+    name.rsplit('-').next().unwrap()
+}
+
+/// Every command's output, to check no password reached any of them.
+struct Run<'a> {
+    cluster: &'a Local,
+    outputs: Vec<String>,
+}
+
+impl Run<'_> {
+    fn op(&mut self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.insert(1, &self.cluster.name);
+        all.push("--local");
+        let out = self.cluster.cli(&all, 300);
+        self.outputs.push(format!("{}{}", out.stdout, out.stderr));
+        out
+    }
+
+    fn ok(&mut self, args: &[&str]) -> Output {
+        let out = self.op(args);
+        assert_eq!(out.code, Some(0), "{args:?}: {}{}", out.stdout, out.stderr);
+        out
+    }
+
+    fn json(&mut self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json", "--yes"]);
+        let out = self.ok(&all);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))
+    }
+}
+
+#[test]
+fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
+    let _serial = lock();
+    let cluster = Local::new("ops");
+    let status = cluster.up_with_sync_standby();
+    let first = leader(&status);
+    let sync = Local::member(&status, "sync_standby").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = members(&status)
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .find(|n| *n != first && *n != sync)
+        .unwrap();
+    let all_ports = ports(&status);
+    let (mut writer, acked_file) =
+        cluster.start_writer(Local::member(&status, "leader").unwrap(), 300);
+    let mut run = Run {
+        cluster: &cluster,
+        outputs: Vec::new(),
+    };
+    let mut acked_so_far = read_acked(&acked_file).len();
+    let mut writes_resume = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while read_acked(&acked_file).len() < acked_so_far + 20 {
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume after {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        acked_so_far = read_acked(&acked_file).len();
+    };
+
+    // Refusals change nothing and say what to do.
+    let out = run.op(&["switchover"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    let out = run.ok(&["switchover", "--dry-run"]);
+    assert!(
+        out.stdout.contains("dry run: nothing was changed"),
+        "{}",
+        out.stdout
+    );
+    let out = run.op(&["switchover", "--candidate", "pg9", "--yes"]);
+    assert!(
+        out.stderr.contains("has no member") && out.stderr.contains(&sync),
+        "{}",
+        out.stderr
+    );
+    // Synchronous mode: only the synchronous standby may take over.
+    let out = run.op(&["switchover", "--candidate", short(&other), "--yes"]);
+    assert!(
+        out.stderr.contains("not a synchronous standby"),
+        "{}",
+        out.stderr
+    );
+    let out = run.op(&["failover", "--candidate", short(&sync), "--yes"]);
+    assert!(out.stderr.contains("use `switchover`"), "{}", out.stderr);
+    assert_eq!(leader(&cluster.status()), first);
+
+    // A switchover to a named member (short name), measured.
+    let report = run.json(&["switchover", "--candidate", short(&sync)]);
+    let handover = &report["switchovers"][0];
+    assert_eq!(handover["from"], first.as_str());
+    assert_eq!(handover["to"], sync.as_str());
+    assert!(
+        handover["write_gap_seconds"].as_f64().is_some(),
+        "{report:#}"
+    );
+    assert_eq!(report["status"]["leader"], sync.as_str());
+    let home = cluster.dir().join(short(&first));
+    assert!(
+        !home.join("fast-demote").exists(),
+        "the marker was left armed"
+    );
+    writes_resume("the named switchover");
+
+    // An automatic one: the synchronous standby of the moment.
+    cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+    });
+    let report = run.json(&["switchover"]);
+    let to = report["switchovers"][0]["to"].as_str().unwrap().to_owned();
+    assert_ne!(to, sync);
+    assert_eq!(leader(&cluster.status()), to);
+    writes_resume("the automatic switchover");
+
+    // A rolling restart: every postmaster replaced, one switchover.
+    let before = cluster.wait_for("every replica streaming", Duration::from_secs(30), |s| {
+        members(s)
+            .iter()
+            .filter(|m| m["state"] == "streaming")
+            .count()
+            == 2
+    });
+    let report = run.json(&["restart"]);
+    assert_eq!(
+        report["switchovers"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    let after = cluster.status();
+    for member in members(&before) {
+        let now = members(&after)
+            .into_iter()
+            .find(|m| m["name"] == member["name"])
+            .unwrap();
+        assert_ne!(
+            now["postmaster_pid"], member["postmaster_pid"],
+            "{} kept its postmaster",
+            member["name"]
+        );
+    }
+    assert_ne!(leader(&after), to);
+    writes_resume("the rolling restart");
+
+    // Reload and reinit of a replica.
+    run.ok(&["reload", "--yes"]);
+    let current = leader(&cluster.status());
+    let replica = members(&cluster.status())
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .find(|n| *n != current)
+        .unwrap();
+    let out = run.op(&["reinit", "--member", short(&current), "--yes"]);
+    assert!(out.stderr.contains("switch over first"), "{}", out.stderr);
+    run.ok(&["reinit", "--member", short(&replica), "--yes"]);
+    writes_resume("the reinit");
+
+    // Paused: the leader's PostgreSQL dies and nobody takes over …
+    cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+    });
+    run.ok(&["pause", "--yes"]);
+    assert_eq!(cluster.status()["paused"], true);
+    let status = cluster.status();
+    let dead = Local::member(&status, "leader").unwrap().clone();
+    let heir = Local::member(&status, "sync_standby").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &dead["postmaster_pid"].to_string()])
+        .status();
+    // ttl of the fast preset (20 s) and then some: no promotion while paused.
+    let quiet = Instant::now() + Duration::from_secs(25);
+    while Instant::now() < quiet {
+        assert!(
+            primaries(&all_ports).is_empty(),
+            "a member was promoted while paused"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // … until a failover names the heir.
+    let report = run.json(&["failover", "--candidate", short(&heir)]);
+    assert_eq!(report["status"]["leader"], heir.as_str(), "{report:#}");
+    run.ok(&["resume", "--yes"]);
+    assert_eq!(cluster.status()["paused"], false);
+    writes_resume("the failover");
+    cluster.wait_for(
+        "every member back and streaming",
+        Duration::from_secs(90),
+        |s| {
+            members(s)
+                .iter()
+                .filter(|m| m["state"] == "streaming")
+                .count()
+                == 2
+        },
+    );
+
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let primary = primaries(&all_ports);
+    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
+    let acked: Vec<u64> = read_acked(&acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let stored = Local::psql(primary[0], "select id from acked order by id");
+    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
+    let stored: std::collections::BTreeSet<u64> =
+        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+
+    // No password in anything a command printed.
+    let credentials = std::fs::read_to_string(cluster.dir().join("credentials.yaml")).unwrap();
+    let mut passwords: Vec<String> = credentials
+        .lines()
+        .filter(|l| l.contains("-password:"))
+        .map(|l| l.split_once(": ").unwrap().1.trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(passwords.len(), 6, "{}", credentials.lines().count());
+    passwords.push(PASSWORD.to_owned());
+    for output in &run.outputs {
+        for password in &passwords {
+            assert!(
+                !output.contains(password.as_str()),
+                "a password reached the output: {output}"
+            );
+        }
+    }
+}
