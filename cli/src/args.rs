@@ -39,6 +39,10 @@ pub enum Command {
     Failover(FailoverArgs),
     /// Restart PostgreSQL: replicas first, then one switchover, then the old leader.
     Restart(RestartArgs),
+    /// Change the number of PostgreSQL members: the HA rules first; a scale-down
+    /// never removes the leader and drops the removed members' slots; a scale-up
+    /// waits until the new members stream.
+    Scale(ScaleArgs),
     /// Make every member re-read its configuration.
     Reload(OperateArgs),
     /// Turn automatic failover off (maintenance): a failed leader is not replaced.
@@ -272,6 +276,18 @@ pub struct RestartArgs {
     /// Restart only this member (a leader is switched away from first).
     #[arg(long, value_name = "MEMBER")]
     pub member: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// The new number of PostgreSQL members.
+    #[arg(long, value_name = "N", required = true)]
+    pub replicas: u32,
+    /// Delete the data of removed members (kept otherwise).
+    #[arg(long)]
+    pub purge: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -22,6 +22,13 @@ pub(crate) trait Transport: Send + Sync {
     /// Removes a file `put_file` wrote, if it is still there.
     fn remove_file(&self, member: &str, name: &str) -> anyhow::Result<()>;
 
+    /// Adds `count` members (names, addresses, storage and a start); their names.
+    fn add_members(&self, count: usize) -> anyhow::Result<Vec<String>>;
+
+    /// Stops the last members cleanly, unregisters and forgets them; deletes their
+    /// data with `purge`.
+    fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()>;
+
     /// The cluster as the first member that answers sees it.
     fn view(&self) -> anyhow::Result<ClusterView> {
         let mut last = None;

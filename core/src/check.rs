@@ -42,6 +42,44 @@ pub fn check(bytes: &[u8]) -> Checked {
     }
 }
 
+/// Checks the values as they would be with `changes` (JSON pointer → value) applied:
+/// what a day-2 command asks before it changes a running cluster (`scale` sets
+/// `/replicas`), so it refuses exactly what `validate` would. Positions refer to a
+/// JSON rendering of the changed document, not to `bytes`: show codes and messages.
+#[must_use]
+pub fn check_changed(bytes: &[u8], changes: &[(&str, serde_json::Value)]) -> Checked {
+    let text = match decode(bytes) {
+        Ok(text) => text,
+        Err(checked) => return *checked,
+    };
+    let mut reporter = Reporter::new(text);
+    let parsed = yaml::parse(text, &mut reporter);
+    let Some(doc) = parsed.document else {
+        return check_str(text);
+    };
+    let mut value = doc.value;
+    for (pointer, new) in changes {
+        set_pointer(&mut value, pointer, new.clone());
+    }
+    check_str(&serde_json::to_string_pretty(&value).unwrap_or_default())
+}
+
+/// Sets the value at a JSON pointer, creating objects on the way.
+fn set_pointer(root: &mut serde_json::Value, pointer: &str, new: serde_json::Value) {
+    let mut at = root;
+    for segment in pointer.split('/').skip(1) {
+        let key = segment.replace("~1", "/").replace("~0", "~");
+        if !at.is_object() {
+            *at = serde_json::Value::Object(serde_json::Map::new());
+        }
+        let Some(object) = at.as_object_mut() else {
+            return;
+        };
+        at = object.entry(key).or_insert(serde_json::Value::Null);
+    }
+    *at = new;
+}
+
 /// The text of a file within the size limit, or the diagnostics that refuse it.
 pub(crate) fn decode(bytes: &[u8]) -> Result<&str, Box<Checked>> {
     if bytes.len() > MAX_BYTES {

@@ -21,7 +21,7 @@ pub mod yaml;
 mod check;
 mod rules;
 
-pub use check::{Checked, check, check_str};
+pub use check::{Checked, check, check_changed, check_str};
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, LineIndex, MAX_DIAGNOSTICS, Position, Severity, Span};
 pub use rules::MIN_PASSWORD_CHARS;

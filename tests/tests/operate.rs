@@ -270,3 +270,119 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
         }
     }
 }
+
+/// Scale 3 → 5 → 2 → 3 under a writer, the scale-down removing the leader's member:
+/// the lead moves to a member that stays, the removed members' slots and registrations
+/// go, their data stays (until a new member takes the index), and every acknowledged
+/// write survives.
+#[test]
+fn scale_grows_and_shrinks_with_the_leader_on_a_leaving_member() {
+    let _serial = lock();
+    let cluster = Local::new("grow");
+    let status = cluster.up_with_sync_standby();
+    let (mut writer, acked_file) =
+        cluster.start_writer(Local::member(&status, "leader").unwrap(), 400);
+    let mut run = Run {
+        cluster: &cluster,
+        outputs: Vec::new(),
+    };
+    let index = |name: &str| short(name)[2..].parse::<usize>().unwrap();
+
+    // The HA rules first: the platform allows at most six members.
+    let out = run.op(&["scale", "--replicas", "7", "--yes"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("R007"), "{}", out.stderr);
+    let out = run.ok(&["scale", "--replicas", "5", "--dry-run"]);
+    assert!(out.stdout.contains("add 2 members"), "{}", out.stdout);
+    assert_eq!(members(&cluster.status()).len(), 3);
+
+    run.json(&["scale", "--replicas", "5"]);
+    let status = cluster.status();
+    assert_eq!(members(&status).len(), 5);
+    assert_eq!(
+        members(&status)
+            .iter()
+            .filter(|m| m["state"] == "streaming")
+            .count(),
+        4,
+        "{status:#}"
+    );
+
+    // The lead onto a member that the scale-down to 2 removes.
+    for _ in 0..6 {
+        if index(&leader(&cluster.status())) >= 2 {
+            break;
+        }
+        cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+            Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+        });
+        run.json(&["switchover"]);
+    }
+    let old = leader(&cluster.status());
+    assert!(index(&old) >= 2, "the lead stayed on {old}");
+
+    let report = run.json(&["scale", "--replicas", "2"]);
+    assert_eq!(
+        report["switchovers"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    let status = cluster.status();
+    let names: Vec<String> = members(&status)
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["grow-pg0", "grow-pg1"], "{status:#}");
+    let now = leader(&status);
+    assert!(index(&now) < 2);
+    let slots = Local::psql(
+        Local::member(&status, "leader").unwrap()["port"]
+            .as_u64()
+            .unwrap(),
+        "select slot_name from pg_replication_slots order by 1",
+    );
+    let other = names.iter().find(|n| **n != now).unwrap().replace('-', "_");
+    assert_eq!(
+        slots.stdout.trim(),
+        other,
+        "slots of removed members remain"
+    );
+    // Without --purge their data stays.
+    assert!(cluster.dir().join("pg4/data").exists());
+
+    run.json(&["scale", "--replicas", "3"]);
+    let status = cluster.status();
+    assert_eq!(members(&status).len(), 3);
+    assert_eq!(
+        members(&status)
+            .iter()
+            .filter(|m| m["state"] == "streaming")
+            .count(),
+        2,
+        "{status:#}"
+    );
+    let aside = std::fs::read_dir(cluster.dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("pg2.removed-"));
+    assert!(aside, "the old pg2 data was not kept aside");
+
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let all_ports = ports(&status);
+    let primary = primaries(&all_ports);
+    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
+    let acked: Vec<u64> = read_acked(&acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(acked.len() > 100, "the writer barely wrote");
+    let stored = Local::psql(primary[0], "select id from acked order by id");
+    let stored: std::collections::BTreeSet<u64> =
+        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    for output in &run.outputs {
+        assert!(!output.contains(PASSWORD), "a password reached the output");
+    }
+}

@@ -178,21 +178,6 @@ fn clean_leftovers(cluster: &Cluster, file: &ClusterFile) {
     }
 }
 
-/// An exclusive lock beside the cluster's directory (not inside it: `--purge` deletes
-/// that), held until dropped.
-fn lock_cluster(cluster: &Cluster) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
-    let base = cluster.dir.parent().unwrap_or(Path::new("."));
-    let path = base.join(format!(".{}.lock", cluster.name));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
-}
-
 /// Stops the supervisor (which stops Patroni, then etcd), then kills whatever of the
 /// cluster the kernel still shows; fails if anything survives.
 fn stop_everything(cluster: &Cluster, file: Option<&ClusterFile>) -> anyhow::Result<()> {
@@ -294,7 +279,7 @@ fn up(
     }
     std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
     // One `up`, `down` or `stop`/`start` of a cluster at a time.
-    let _turn = lock_cluster(&cluster)?;
+    let _turn = cluster.lock()?;
     let (file, created) = if cluster.dir.exists() {
         let file = cluster.load()?;
         // A cluster from an older version gets the passwords it lacks now (the
@@ -509,7 +494,7 @@ fn hold(
     dirs: &LocalDirs,
 ) -> anyhow::Result<ExitStatus> {
     let cluster = existing(name, dirs)?;
-    let _turn = lock_cluster(&cluster)?;
+    let _turn = cluster.lock()?;
     let file = cluster.load()?;
     anyhow::ensure!(
         supervisor_running(&cluster),
@@ -582,7 +567,7 @@ pub(super) fn existing(name: &str, dirs: &LocalDirs) -> anyhow::Result<Cluster> 
 /// never while any of its processes lives. Two `down`s at once take turns.
 fn down(name: &str, purge: bool, dirs: &LocalDirs) -> anyhow::Result<ExitStatus> {
     let cluster = existing(name, dirs)?;
-    let _turn = lock_cluster(&cluster)?;
+    let _turn = cluster.lock()?;
     if !cluster.dir.exists() {
         writeln!(std::io::stderr(), "{name} was already stopped and deleted")?;
         return Ok(ExitStatus::Success);

@@ -18,6 +18,7 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Switchover(args) => operate::switchover(&args),
         Command::Failover(args) => operate::failover(&args),
         Command::Restart(args) => operate::restart(&args),
+        Command::Scale(args) => operate::scale(&args),
         Command::Reload(args) => operate::reload(&args),
         Command::Pause(args) => operate::pause(&args, true),
         Command::Resume(args) => operate::pause(&args, false),

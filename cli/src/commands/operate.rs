@@ -11,16 +11,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::local::{Reach, dsn};
 use postgres_ha_core::operate::{
     ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, MemberStatus, Plan,
-    Policy, REINIT_WAIT, Refusal, Request, Sql, Step, choose_candidate, fast_demote_marker,
-    leader_is, plan_failover, plan_pause, plan_reinit, plan_reload, plan_restart, plan_switchover,
+    Policy, REINIT_WAIT, Refusal, Request, ScaleInput, Sql, Step, choose_candidate,
+    fast_demote_marker, leader_is, plan_failover, plan_pause, plan_reinit, plan_reload,
+    plan_restart, plan_scale, plan_switchover,
 };
 use serde_json::{Value, json};
 
 use super::local::{existing, recorded_values, supervisor_running};
 use crate::ExitStatus;
 use crate::args::{
-    DsnArgs, DsnRole, FailoverArgs, OperateArgs, ReinitArgs, RestartArgs, StatusArgs, StatusFormat,
-    SwitchoverArgs,
+    DsnArgs, DsnRole, FailoverArgs, OperateArgs, ReinitArgs, RestartArgs, ScaleArgs, StatusArgs,
+    StatusFormat, SwitchoverArgs,
 };
 use crate::local::api;
 use crate::local::loopback::Loopback;
@@ -313,6 +314,56 @@ pub(crate) fn restart(args: &RestartArgs) -> anyhow::Result<ExitStatus> {
     carry_out(&target, &args.common, &plan, &policy, None)
 }
 
+pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    // The HA rules first, on the values as they would be: refused here exactly
+    // when `validate` would refuse the file with this count.
+    let recorded = std::fs::read(target.cluster.values())?;
+    let checked =
+        postgres_ha_core::check_changed(&recorded, &[("/replicas", json!(args.replicas))]);
+    let mut problems = String::new();
+    for d in &checked.diagnostics {
+        let _ = writeln!(
+            problems,
+            "  {} [{}] {}",
+            d.severity.as_str(),
+            d.code.as_str(),
+            d.message
+        );
+    }
+    if checked.has_errors() {
+        anyhow::bail!(
+            "refused: replicas: {} breaks the HA rules:\n{problems}  what to do: pick another count",
+            args.replicas
+        );
+    }
+    if !problems.is_empty() {
+        writeln!(
+            std::io::stderr(),
+            "with replicas: {}:\n{problems}",
+            args.replicas
+        )?;
+    }
+    let policy = policy(&target.transport)?;
+    let config = target.transport.config()?;
+    let senders = &config["postgresql"]["parameters"]["max_wal_senders"];
+    let max_wal_senders = senders
+        .as_u64()
+        .or_else(|| senders.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(10);
+    let view = target.transport.view()?;
+    let ordered = target.transport.members();
+    let input = ScaleInput {
+        ordered: &ordered,
+        target: args.replicas as usize,
+        max_wal_senders,
+        purge: args.purge,
+        synchronous_node_count: config["synchronous_node_count"].as_u64().unwrap_or(1),
+    };
+    let plan = plan_scale(&view, &input, &policy).map_err(|r| refused(&r))?;
+    carry_out(&target, &args.common, &plan, &policy, None)
+}
+
 pub(crate) fn reload(args: &OperateArgs) -> anyhow::Result<ExitStatus> {
     let target = open(args)?;
     let policy = policy(&target.transport)?;
@@ -466,6 +517,12 @@ fn carry_out(
                 }
                 Step::Reinitialize { member } => {
                     reinitialize(&target.transport, member, &progress)?;
+                }
+                Step::AddMembers { count } => {
+                    target.transport.add_members(*count)?;
+                }
+                Step::RemoveMembers { members, purge } => {
+                    target.transport.remove_members(members, *purge)?;
                 }
                 Step::Switchover {
                     leader,

@@ -91,6 +91,29 @@ pub(crate) fn enable_etcd_auth(
     Ok(())
 }
 
+/// Deletes `key`, as the Patroni etcd user (whose role may change only the cluster's
+/// keys).
+pub(crate) fn delete_key(
+    client: &reqwest::blocking::Client,
+    etcd_ports: &[u16],
+    credentials: (&str, &str),
+    key: &str,
+) -> anyhow::Result<()> {
+    let (port, token) = etcd_token(client, etcd_ports, credentials.0, credentials.1)
+        .context("no etcd member gives the Patroni user a token")?;
+    let answer: Value = client
+        .post(format!("http://127.0.0.1:{port}/v3/kv/deleterange"))
+        .header("Authorization", token)
+        .json(&json!({"key": STANDARD.encode(key)}))
+        .send()
+        .and_then(reqwest::blocking::Response::json)
+        .context("etcd did not answer a delete")?;
+    if let Some(error) = answer["error"].as_str() {
+        anyhow::bail!("etcd refused to delete {key}: {error}");
+    }
+    Ok(())
+}
+
 /// Deletes the leader key if, and only if, it still names `member` (one etcd
 /// transaction: compare the value, then delete), as the Patroni etcd user. Returns
 /// whether it was deleted.

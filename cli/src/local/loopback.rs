@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,6 +25,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest one SQL statement may run.
 const SQL_TIMEOUT: Duration = Duration::from_secs(120);
 
+#[derive(Clone)]
 struct LocalMember {
     name: String,
     postgres: u16,
@@ -32,7 +34,9 @@ struct LocalMember {
 }
 
 pub(crate) struct Loopback {
-    members: Vec<LocalMember>,
+    cluster: Cluster,
+    /// Re-read after a scale.
+    members: RwLock<Vec<LocalMember>>,
     read: reqwest::blocking::Client,
     change: reqwest::blocking::Client,
     restapi_password: String,
@@ -53,18 +57,8 @@ impl Loopback {
                 .context("cannot set up an HTTP client")
         };
         Ok(Self {
-            members: file
-                .ports
-                .members
-                .iter()
-                .enumerate()
-                .map(|(i, (postgres, api))| LocalMember {
-                    name: member_name(&cluster.name, i),
-                    postgres: *postgres,
-                    api: *api,
-                    home: cluster.member_home(i),
-                })
-                .collect(),
+            cluster: cluster.clone(),
+            members: RwLock::new(local_members(cluster, file)),
             read: client(READ_TIMEOUT)?,
             change: client(CHANGE_TIMEOUT)?,
             restapi_password: password(CredentialKey::RestApi),
@@ -74,17 +68,56 @@ impl Loopback {
         })
     }
 
-    fn member(&self, name: &str) -> anyhow::Result<&LocalMember> {
+    fn member(&self, name: &str) -> anyhow::Result<LocalMember> {
         self.members
+            .read()
+            .map_err(|_| anyhow::anyhow!("member list poisoned"))?
             .iter()
             .find(|m| m.name == name)
+            .cloned()
             .with_context(|| format!("the cluster has no member {name}"))
     }
+
+    fn refresh(&self) -> anyhow::Result<()> {
+        let file = self.cluster.load()?;
+        if let Ok(mut members) = self.members.write() {
+            *members = local_members(&self.cluster, &file);
+        }
+        Ok(())
+    }
+}
+
+fn local_members(cluster: &Cluster, file: &ClusterFile) -> Vec<LocalMember> {
+    file.ports
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, (postgres, api))| LocalMember {
+            name: member_name(&cluster.name, i),
+            postgres: *postgres,
+            api: *api,
+            home: cluster.member_home(i),
+        })
+        .collect()
 }
 
 impl Transport for Loopback {
     fn members(&self) -> Vec<String> {
-        self.members.iter().map(|m| m.name.clone()).collect()
+        self.members
+            .read()
+            .map(|m| m.iter().map(|m| m.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn add_members(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let added = super::scale::grow(&self.cluster, count)?;
+        self.refresh()?;
+        Ok(added)
+    }
+
+    fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()> {
+        super::scale::shrink(&self.cluster, members, purge)?;
+        self.refresh()
     }
 
     fn patroni(&self, member: &str, request: &Request) -> anyhow::Result<Answer> {

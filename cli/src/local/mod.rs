@@ -4,5 +4,6 @@
 pub(crate) mod api;
 pub(crate) mod loopback;
 pub(crate) mod process;
+pub(crate) mod scale;
 pub(crate) mod state;
 pub(crate) mod supervisor;

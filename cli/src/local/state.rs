@@ -160,6 +160,29 @@ impl Cluster {
         self.member_home(member).join("data/postmaster.pid")
     }
 
+    /// An exclusive lock beside the cluster's directory (not inside it: `--purge`
+    /// deletes that), held until dropped: one `up`, `down`, `stop`/`start` or `scale`
+    /// of a cluster at a time.
+    pub(crate) fn lock(&self) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+        let base = self.dir.parent().unwrap_or(Path::new("."));
+        let path = base.join(format!(".{}.lock", self.name));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+    }
+
+    /// Records the cluster's state atomically (the supervisor re-reads it to follow
+    /// a scale).
+    pub(crate) fn save(&self, file: &ClusterFile) -> anyhow::Result<()> {
+        crate::secrets::write_atomic(&self.file(), &serde_json::to_string_pretty(file)?, 0o644)?;
+        super::process::hand_over(&self.file())
+    }
+
     pub(crate) fn load(&self) -> anyhow::Result<ClusterFile> {
         let text = std::fs::read_to_string(self.file()).with_context(|| {
             format!(

@@ -62,43 +62,54 @@ struct Slot {
     next_start: Instant,
     /// Fenced by the watchdog and not yet reaped.
     hung: bool,
+    /// Removed by a scale-down while running: forgotten once it exits.
+    retired: bool,
 }
 
 /// How long a Patroni may take to answer for the first time after it starts.
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
 
-/// When each member's Patroni last answered `/liveness` with 200, as the watchdog
-/// threads see it.
-type Answers = Arc<std::sync::Mutex<Vec<Option<Instant>>>>;
+/// When each member's Patroni last answered `/liveness` with 200, by member index, as
+/// the watchdog threads see it.
+type Answers = Arc<std::sync::Mutex<BTreeMap<usize, Instant>>>;
 
-/// One thread per member asks its Patroni `/liveness` every second (one-second
-/// timeout), so a hung member never blocks the supervisor's loop.
-fn watch_members(api_ports: Vec<u16>, stop: &Arc<AtomicBool>) -> Answers {
-    let answers: Answers = Arc::new(std::sync::Mutex::new(vec![None; api_ports.len()]));
-    for (i, port) in api_ports.into_iter().enumerate() {
-        let (answers, stop) = (Arc::clone(&answers), Arc::clone(stop));
-        std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(1))
-                .no_proxy()
-                .build()
-                .unwrap_or_default();
-            while !stop.load(Ordering::Relaxed) {
-                let alive = client
-                    .get(format!("http://127.0.0.1:{port}/liveness"))
-                    .send()
-                    .is_ok_and(|r| r.status().is_success());
-                if alive && let Ok(mut answers) = answers.lock() {
-                    answers[i] = Some(Instant::now());
-                }
-                std::thread::sleep(Duration::from_secs(1));
+/// Starts member `i`'s watchdog thread: it asks the member's Patroni `/liveness` every
+/// second (one-second timeout), so a hung member never blocks the supervisor's loop,
+/// until `stop` (the supervisor's) or `retire` (the member's, on scale-down) is set.
+fn watch_member(
+    i: usize,
+    port: u16,
+    answers: &Answers,
+    stop: &Arc<AtomicBool>,
+    retire: &Arc<AtomicBool>,
+) {
+    let (answers, stop, retire) = (Arc::clone(answers), Arc::clone(stop), Arc::clone(retire));
+    std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        while !stop.load(Ordering::Relaxed) && !retire.load(Ordering::Relaxed) {
+            let alive = client
+                .get(format!("http://127.0.0.1:{port}/liveness"))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if alive && let Ok(mut answers) = answers.lock() {
+                answers.insert(i, Instant::now());
             }
-        });
-    }
-    answers
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
 }
 
 struct Supervisor {
+    /// The supervisor's stop flag, and each member's watchdog retirement flag.
+    stop: Arc<AtomicBool>,
+    watchers: BTreeMap<usize, Arc<AtomicBool>>,
+    answers: Answers,
+    /// When cluster.json was last read for a changed member count (scale).
+    members_read: Instant,
     /// Members held down by `local stop --member`.
     held: std::collections::BTreeSet<usize>,
     held_read: Instant,
@@ -146,10 +157,15 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
                 failures: 0,
                 next_start: now,
                 hung: false,
+                retired: false,
             },
         );
     }
     let mut supervisor = Supervisor {
+        stop: Arc::clone(&stop),
+        watchers: BTreeMap::new(),
+        answers: Answers::default(),
+        members_read: now,
         held: cluster.load_held(),
         held_read: now,
         recorded: String::new(),
@@ -183,22 +199,13 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
         Err(error) => supervisor.say(&format!("cannot turn etcd authentication on: {error:#}")),
     }
     for i in 0..supervisor.file.ports.members.len() {
-        supervisor.slots.insert(
-            (Kind::Patroni, i),
-            Slot {
-                pid: None,
-                started: now,
-                failures: 0,
-                next_start: Instant::now(),
-                hung: false,
-            },
-        );
+        supervisor.add_member(i);
     }
-    let answers = watch_members(supervisor.file.api_ports(), &stop);
     while !stop.load(Ordering::Relaxed) {
         supervisor.reap();
-        supervisor.fence_hung(&answers);
+        supervisor.fence_hung();
         supervisor.follow_holds();
+        supervisor.follow_members();
         supervisor.start_due();
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -214,8 +221,6 @@ impl Supervisor {
     /// Writes each member's configuration and the bootstrap script (again on every
     /// start, so an upgraded CLI applies its own generator).
     fn prepare(&mut self) -> anyhow::Result<()> {
-        let dir = self.cluster.dir.display().to_string();
-        let pg_bin = self.file.runtime.join("pg/bin").display().to_string();
         let script = self.cluster.dir.join("post-bootstrap.sh");
         std::fs::write(&script, post_bootstrap())?;
         std::fs::write(self.cluster.dir.join(BEFORE_STOP_SCRIPT), before_stop())?;
@@ -225,20 +230,99 @@ impl Supervisor {
             hand_over(&path)?;
         }
         for i in 0..self.file.ports.members.len() {
-            let home = self.cluster.member_home(i);
-            std::fs::create_dir_all(&home)?;
-            hand_over(&home)?;
-            let topology = member_topology(&self.cluster.name, &dir, &pg_bin, i, &self.file.ports);
-            let config = home.join("patroni.yml");
-            // JSON is YAML to Patroni and keeps `on`/`off` strings; it holds no password.
-            write_private(
-                &config,
-                &serde_json::to_string_pretty(&patroni_config(&self.values, &topology))?,
-                true,
-            )?;
-            hand_over(&config)?;
+            self.prepare_member(i)?;
         }
         Ok(())
+    }
+
+    /// Member `i`'s directory and configuration.
+    fn prepare_member(&self, i: usize) -> anyhow::Result<()> {
+        let dir = self.cluster.dir.display().to_string();
+        let pg_bin = self.file.runtime.join("pg/bin").display().to_string();
+        let home = self.cluster.member_home(i);
+        std::fs::create_dir_all(&home)?;
+        hand_over(&home)?;
+        let topology = member_topology(&self.cluster.name, &dir, &pg_bin, i, &self.file.ports);
+        let config = home.join("patroni.yml");
+        // JSON is YAML to Patroni and keeps `on`/`off` strings; it holds no password.
+        write_private(
+            &config,
+            &serde_json::to_string_pretty(&patroni_config(&self.values, &topology))?,
+            true,
+        )?;
+        hand_over(&config)
+    }
+
+    /// Supervises member `i` from now on: a slot to start it in, a watchdog.
+    fn add_member(&mut self, i: usize) {
+        let now = Instant::now();
+        self.slots.insert(
+            (Kind::Patroni, i),
+            Slot {
+                pid: None,
+                started: now,
+                failures: 0,
+                next_start: now,
+                hung: false,
+                retired: false,
+            },
+        );
+        let retire = Arc::new(AtomicBool::new(false));
+        if let Some((_, api)) = self.file.ports.members.get(i) {
+            watch_member(i, *api, &self.answers, &self.stop, &retire);
+        }
+        self.watchers.insert(i, retire);
+    }
+
+    /// Follows `scale`: re-reads cluster.json now and then; adds members it gained
+    /// (configuration, slot, watchdog) and retires those it lost (stopped cleanly
+    /// if still running, never restarted).
+    fn follow_members(&mut self) {
+        if self.members_read.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.members_read = Instant::now();
+        let Ok(file) = self.cluster.load() else {
+            return;
+        };
+        let (before, after) = (self.file.ports.members.len(), file.ports.members.len());
+        if file.ports.members == self.file.ports.members {
+            return;
+        }
+        self.file = file;
+        for i in before..after {
+            match self.prepare_member(i) {
+                Ok(()) => {
+                    self.add_member(i);
+                    self.say(&format!("member {i} added"));
+                }
+                Err(error) => self.say(&format!("cannot prepare member {i}: {error:#}")),
+            }
+        }
+        for i in after..before {
+            if let Some(retire) = self.watchers.remove(&i) {
+                retire.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut answers) = self.answers.lock() {
+                answers.remove(&i);
+            }
+            let slot = self.slots.get_mut(&(Kind::Patroni, i));
+            match slot.as_ref().and_then(|s| s.pid) {
+                // Still running (it should have been held down first): stop it
+                // cleanly; `reap` forgets it once it exits.
+                Some(pid) => {
+                    if let Some(slot) = slot {
+                        slot.retired = true;
+                    }
+                    signal(pid, Signal::SIGTERM);
+                }
+                None => {
+                    self.slots.remove(&(Kind::Patroni, i));
+                }
+            }
+            self.say(&format!("member {i} removed"));
+        }
+        self.record_pids();
     }
 
     fn wait_for_etcd(&mut self, stop: &AtomicBool) {
@@ -300,11 +384,11 @@ impl Supervisor {
 
     /// The watchdog: fences every member whose Patroni has not answered within the
     /// hang bound (or, before its first answer, within the start-up grace).
-    fn fence_hung(&mut self, answers: &Answers) {
+    fn fence_hung(&mut self) {
         let bound = Duration::from_secs(u64::from(
             self.values.patroni.timing.effective().hang_bound(),
         ));
-        let answers = answers.lock().map(|a| a.clone()).unwrap_or_default();
+        let answers = self.answers.lock().map(|a| a.clone()).unwrap_or_default();
         let hung: Vec<(usize, u32, Duration)> = self
             .slots
             .iter()
@@ -315,11 +399,7 @@ impl Supervisor {
             })
             .filter_map(|((_, i), slot)| {
                 let pid = slot.pid?;
-                let answered = answers
-                    .get(*i)
-                    .copied()
-                    .flatten()
-                    .filter(|t| *t >= slot.started);
+                let answered = answers.get(i).copied().filter(|t| *t >= slot.started);
                 let (since, limit) = answered.map_or((slot.started, STARTUP_GRACE), |t| (t, bound));
                 (since.elapsed() > limit).then_some((*i, pid, since.elapsed()))
             })
@@ -370,7 +450,7 @@ impl Supervisor {
         let due: Vec<(Kind, usize)> = self
             .slots
             .iter()
-            .filter(|(_, slot)| slot.pid.is_none() && slot.next_start <= now)
+            .filter(|(_, slot)| slot.pid.is_none() && !slot.retired && slot.next_start <= now)
             .map(|(key, _)| *key)
             .filter(|(kind, i)| !(*kind == Kind::Patroni && self.held.contains(i)))
             .collect();
@@ -454,7 +534,11 @@ impl Supervisor {
             if kind == Kind::Patroni {
                 self.fence_member(i);
             }
-            self.backoff(kind, i);
+            if self.slots.get(&(kind, i)).is_some_and(|s| s.retired) {
+                self.slots.remove(&(kind, i));
+            } else {
+                self.backoff(kind, i);
+            }
             self.record_pids();
         }
     }

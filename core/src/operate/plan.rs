@@ -7,6 +7,7 @@ use std::fmt;
 use super::model::{ClusterView, Member, State};
 use super::request::{Request, Sql};
 use super::wait::{Condition, all_streaming, leader_is};
+use crate::render::patroni::{MEMBER_SLOTS_TTL, slot_name};
 
 /// Why an operation is refused, and what to do instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +81,11 @@ pub enum Step {
     /// background, so the step lasts until the member runs again, with a new
     /// postmaster, as a streaming replica.
     Reinitialize { member: String },
+    /// Add `count` members (the target gives them names, addresses and storage).
+    AddMembers { count: usize },
+    /// Stop these members cleanly, unregister them and forget them; delete their
+    /// data too when `purge`.
+    RemoveMembers { members: Vec<String>, purge: bool },
     /// Wait until the cluster view shows `until`, at most `seconds`.
     Wait { until: Condition, seconds: u32 },
 }
@@ -109,6 +115,21 @@ impl fmt::Display for Step {
             Step::Reinitialize { member } => write!(
                 f,
                 "on {member}: POST /reinitialize, then wait until it streams again (at most {REINIT_WAIT} s)"
+            ),
+            Step::AddMembers { count } => write!(
+                f,
+                "add {count} member{}",
+                if *count == 1 { "" } else { "s" }
+            ),
+            Step::RemoveMembers { members, purge } => write!(
+                f,
+                "stop and remove {}{}",
+                members.join(", "),
+                if *purge {
+                    " and delete their data"
+                } else {
+                    " (their data is kept)"
+                }
             ),
             Step::Wait { until, seconds } => write!(f, "wait until {until} (at most {seconds} s)"),
         }
@@ -370,6 +391,171 @@ pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refu
     })
 }
 
+/// What `scale` needs besides the cluster view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScaleInput<'a> {
+    /// Every member in the target's order: a scale-down removes the last ones (as a
+    /// stateful workload removes its highest replicas).
+    pub ordered: &'a [String],
+    pub target: usize,
+    /// The running `max_wal_senders` (and `max_replication_slots`, its twin).
+    pub max_wal_senders: u64,
+    /// Delete removed members' data.
+    pub purge: bool,
+    /// The running `synchronous_node_count`.
+    pub synchronous_node_count: u64,
+}
+
+/// `scale --replicas N`. Down: never removes the leader (it first switches over to a
+/// member that stays), drops the removed members' slots and registrations. Up: raises
+/// `max_wal_senders` first when the new count needs it (with a rolling restart), then
+/// waits until the new members stream.
+pub fn plan_scale(
+    view: &ClusterView,
+    input: &ScaleInput<'_>,
+    policy: &Policy,
+) -> Result<Plan, Refusal> {
+    let leader = require_leader(view)?;
+    let current = input.ordered.len();
+    let target = input.target;
+    if target == 0 || target > crate::limits::MAX_REPLICA_DIRECT as usize {
+        return Err(Refusal::new(
+            format!("{target} members is out of range"),
+            format!("scale to 1 … {}", crate::limits::MAX_REPLICA_DIRECT),
+        ));
+    }
+    if target == current {
+        return Ok(Plan::nothing(format!(
+            "the cluster already has {current} members"
+        )));
+    }
+    let mut steps = Vec::new();
+    if target > current {
+        // Each member streams over one sender and one slot; a base backup needs one
+        // more, and the generator's `replicas + 4` leaves room for it.
+        let needed = target as u64 + 2;
+        if input.max_wal_senders < needed {
+            let raised = target as u64 + 4;
+            steps.push(Step::Patroni {
+                member: leader.name.clone(),
+                request: Request::patch_config(serde_json::json!({"postgresql": {"parameters": {
+                    "max_wal_senders": raised,
+                    "max_replication_slots": raised,
+                }}})),
+            });
+            steps.extend(plan_restart(view, None)?.steps);
+        }
+        steps.push(Step::AddMembers {
+            count: target - current,
+        });
+        steps.push(Step::Wait {
+            until: all_streaming(target),
+            seconds: REINIT_WAIT,
+        });
+        return Ok(Plan {
+            summary: format!("scale from {current} to {target} members"),
+            steps,
+        });
+    }
+    let (staying, leaving) = input.ordered.split_at(target);
+    let mut leader_after = leader.name.clone();
+    if leaving.contains(&leader.name) {
+        let mut staying_view = view.clone();
+        staying_view
+            .members
+            .retain(|m| m.name == leader.name || staying.contains(&m.name));
+        // Any staying member that streams and is caught up; in synchronous mode the
+        // synchronous standby may be a leaving member, so for the handover every
+        // replica is made synchronous for a moment (commits wait for all of them:
+        // slower, never less safe).
+        let loose = Policy {
+            synchronous_mode: false,
+            ..*policy
+        };
+        let candidate = choose_candidate(&staying_view, None, &loose).map_err(|refusal| {
+            Refusal::new(
+                format!(
+                    "the leader {} would be removed, and {}",
+                    leader.name, refusal.reason
+                ),
+                refusal.fix,
+            )
+        })?;
+        leader_after.clone_from(&candidate.name);
+        let replicas = view.members.len() as u64 - 1;
+        let staying_synchronous = staying_view
+            .members
+            .iter()
+            .any(|m| m.name != leader.name && m.role.is_synchronous());
+        let widen = policy.synchronous_mode
+            && !staying_synchronous
+            && input.synchronous_node_count < replicas;
+        if widen {
+            steps.push(Step::Patroni {
+                member: leader.name.clone(),
+                request: Request::patch_config(
+                    serde_json::json!({"synchronous_node_count": replicas}),
+                ),
+            });
+        }
+        steps.push(Step::Switchover {
+            leader: leader.name.clone(),
+            candidate: Some(candidate.name.clone()),
+            scheduled: None,
+        });
+        steps.push(Step::Wait {
+            until: leader_is(&candidate.name),
+            seconds: HANDOVER_WAIT,
+        });
+        if widen {
+            steps.push(Step::Patroni {
+                member: candidate.name.clone(),
+                request: Request::patch_config(
+                    serde_json::json!({"synchronous_node_count": input.synchronous_node_count}),
+                ),
+            });
+        }
+    }
+    let slots = leaving
+        .iter()
+        .map(|m| slot_name(m))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Patroni would keep the leaving members' slots (pinning WAL) for
+    // `member_slots_ttl`; with 0 it drops them once they are unregistered.
+    steps.push(Step::Patroni {
+        member: leader_after.clone(),
+        request: Request::patch_config(serde_json::json!({"member_slots_ttl": 0})),
+    });
+    steps.push(Step::RemoveMembers {
+        members: leaving.to_vec(),
+        purge: input.purge,
+    });
+    steps.push(Step::Sql {
+        member: leader_after.clone(),
+        sql: Sql::drop_slots(slots),
+    });
+    steps.push(Step::Patroni {
+        member: leader_after,
+        request: Request::patch_config(serde_json::json!({"member_slots_ttl": MEMBER_SLOTS_TTL})),
+    });
+    let mut until = all_streaming(target);
+    for member in leaving {
+        until = until.and(Condition::Gone(member.clone()));
+    }
+    steps.push(Step::Wait {
+        until,
+        seconds: HANDOVER_WAIT,
+    });
+    Ok(Plan {
+        summary: format!(
+            "scale from {current} to {target} members, removing {}",
+            leaving.join(", ")
+        ),
+        steps,
+    })
+}
+
 /// `reload`: every member re-reads its configuration.
 #[must_use]
 pub fn plan_reload(view: &ClusterView) -> Plan {
@@ -595,6 +781,90 @@ mod tests {
         assert_eq!(plan_pause(&healthy(), false).unwrap().steps.len(), 0);
         assert_eq!(plan_pause(&healthy(), true).unwrap().steps.len(), 2);
         assert_eq!(plan_reload(&healthy()).steps.len(), 3);
+    }
+
+    #[test]
+    fn scale_down_moves_the_lead_off_a_leaving_member_first() {
+        let v = view(&[
+            ("a", "replica", "streaming", Some(0)),
+            ("b", "sync_standby", "streaming", Some(0)),
+            ("c", "leader", "running", None),
+        ]);
+        let ordered: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let input = ScaleInput {
+            ordered: &ordered,
+            target: 2,
+            max_wal_senders: 7,
+            purge: false,
+            synchronous_node_count: 1,
+        };
+        let plan = plan_scale(&v, &input, &SYNC).unwrap();
+        let lines: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+        assert_eq!(lines[0], "switch over from c to b");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "stop and remove c (their data is kept)")
+        );
+        assert!(lines.iter().any(|l| l.contains("pg_drop_replication_slot")));
+        assert!(lines.last().unwrap().contains("c has left the cluster"));
+        // Up within the senders there are: no restart.
+        let up = plan_scale(
+            &v,
+            &ScaleInput {
+                target: 5,
+                ..input.clone()
+            },
+            &SYNC,
+        )
+        .unwrap();
+        assert_eq!(up.steps.len(), 2, "{:?}", up.steps);
+        // Beyond them: raise, rolling restart, then add.
+        let up = plan_scale(
+            &v,
+            &ScaleInput {
+                target: 6,
+                ..input.clone()
+            },
+            &SYNC,
+        )
+        .unwrap();
+        assert!(up.steps[0].to_string().contains(r#""max_wal_senders":10"#));
+        assert!(plan_scale(&v, &ScaleInput { target: 7, ..input }, &SYNC).is_err());
+    }
+
+    #[test]
+    fn scale_down_widens_synchronous_mode_when_no_staying_member_is_synchronous() {
+        let v = view(&[
+            ("a", "replica", "streaming", Some(0)),
+            ("b", "replica", "streaming", Some(0)),
+            ("c", "leader", "running", None),
+            ("d", "sync_standby", "streaming", Some(0)),
+        ]);
+        let ordered: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let input = ScaleInput {
+            ordered: &ordered,
+            target: 2,
+            max_wal_senders: 7,
+            purge: true,
+            synchronous_node_count: 1,
+        };
+        let lines: Vec<String> = plan_scale(&v, &input, &SYNC)
+            .unwrap()
+            .steps
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines[..4],
+            [
+                r#"on c: PATCH /config {"synchronous_node_count":3}"#,
+                "switch over from c to a",
+                "wait until a leads (at most 60 s)",
+                r#"on a: PATCH /config {"synchronous_node_count":1}"#,
+            ]
+        );
+        assert!(lines.contains(&"stop and remove c, d and delete their data".to_owned()));
     }
 
     #[test]

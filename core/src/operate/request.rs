@@ -239,6 +239,16 @@ impl Sql {
         Self::plain("SELECT pg_is_in_recovery()")
     }
 
+    /// Drops the named replication slots (comma-separated) that no member uses.
+    #[must_use]
+    pub fn drop_slots(slots: String) -> Self {
+        Self {
+            text: "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots \
+                   WHERE slot_name = ANY(string_to_array(:'slots', ',')) AND NOT active",
+            variables: vec![("slots", slots)],
+        }
+    }
+
     /// Whether the member accepts a write right now: `f` when it does (a primary
     /// whose `transaction_read_only` is off).
     #[must_use]

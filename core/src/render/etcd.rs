@@ -22,6 +22,12 @@ pub fn key_prefix(scope: &str) -> String {
     format!("{NAMESPACE}{scope}/")
 }
 
+/// The key of one member's registration (removed when it leaves the cluster).
+#[must_use]
+pub fn member_key(scope: &str, member: &str) -> String {
+    format!("{}members/{member}", key_prefix(scope))
+}
+
 /// The key holding the Patroni leader's member name.
 #[must_use]
 pub fn leader_key(scope: &str) -> String {

@@ -6,6 +6,8 @@
 //! `PATRONI_RESTAPI_PASSWORD`, which the platform (or the local supervisor) sets from
 //! secrets. The configuration can therefore live in any file without leaking them.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 
 use crate::values::{ParameterValue, Values};
@@ -41,6 +43,30 @@ pub fn etcd_env() -> [(&'static str, &'static str); 2] {
         ("PATRONI_ETCD3_PROTOCOL", "http"),
         ("PATRONI_ETCD3_USERNAME", super::etcd::PATRONI_USER),
     ]
+}
+
+/// How long Patroni keeps the replication slot of a member that left: long enough
+/// for a restart, short enough that a removed member's slot stops pinning WAL.
+/// `scale` sets it to 0 while it removes members and back to this afterwards.
+pub const MEMBER_SLOTS_TTL: &str = "10min";
+
+/// The replication slot Patroni keeps for `member` on the leader, by Patroni's rule
+/// (`slot_name_from_member_name`): lower case, `-` and `.` as `_`, any other character
+/// outside `[a-z0-9_]` as `u` and its code point in four digits, at most 63 bytes.
+#[must_use]
+pub fn slot_name(member: &str) -> String {
+    let mut name = String::new();
+    for c in member.to_lowercase().chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '_' => name.push(c),
+            '-' | '.' => name.push('_'),
+            other => {
+                let _ = write!(name, "u{:04}", u32::from(other));
+            }
+        }
+    }
+    name.truncate(63);
+    name
 }
 
 /// Environment variables that carry the application role's name and database to the
@@ -348,7 +374,7 @@ pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
                 "synchronous_mode_strict": values.patroni.synchronous_mode_strict,
                 // Slots of a member that left (scale-down) are dropped after 10
                 // minutes, so they stop pinning WAL; a restart is back well before.
-                "member_slots_ttl": "10min",
+                "member_slots_ttl": MEMBER_SLOTS_TTL,
                 "postgresql": {
                     "use_pg_rewind": true,
                     "use_slots": true,
@@ -366,6 +392,19 @@ pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
         "watchdog": {"mode": "off"},
         "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false, "nosync": false},
     })
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::slot_name;
+
+    #[test]
+    fn slot_names_follow_patroni() {
+        assert_eq!(slot_name("db-pg1"), "db_pg1");
+        assert_eq!(slot_name("DB.x"), "db_x");
+        assert_eq!(slot_name("a+b"), "au0043b");
+        assert_eq!(slot_name(&"a".repeat(80)).len(), 63);
+    }
 }
 
 #[cfg(test)]
