@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::local::{Reach, dsn};
 use postgres_ha_core::operate::{
-    ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, MemberStatus, Plan,
-    Policy, REINIT_WAIT, Refusal, Request, ScaleInput, Sql, Step, choose_candidate,
+    ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, MemberStatus, On,
+    Plan, Policy, REINIT_WAIT, Refusal, Request, ScaleInput, Sql, Step, choose_candidate,
     fast_demote_marker, leader_is, plan_failover, plan_pause, plan_reinit, plan_reload,
     plan_restart, plan_scale, plan_switchover,
 };
@@ -506,11 +506,13 @@ fn carry_out(
         for step in &plan.steps {
             progress.set_message(step.to_string());
             match step {
-                Step::Sql { member, sql } => {
-                    target.transport.sql(member, sql)?;
+                Step::Sql { on, sql } => {
+                    let member = resolve(&target.transport, on, &progress)?;
+                    target.transport.sql(&member, sql)?;
                 }
-                Step::Patroni { member, request } => {
-                    patroni_step(&target.transport, member, request)?;
+                Step::Patroni { on, request } => {
+                    let member = resolve(&target.transport, on, &progress)?;
+                    patroni_step(&target.transport, &member, request)?;
                 }
                 Step::Wait { until, seconds } => {
                     wait_for(&target.transport, until, *seconds, &progress)?;
@@ -527,12 +529,16 @@ fn carry_out(
                 Step::Switchover {
                     leader,
                     candidate,
+                    among,
                     scheduled,
                 } => handovers.push(switch_over(
                     &target.transport,
-                    leader,
-                    candidate.as_deref(),
-                    scheduled.as_deref(),
+                    &Handing {
+                        leader,
+                        candidate: candidate.as_deref(),
+                        among,
+                        scheduled: scheduled.as_deref(),
+                    },
                     policy,
                     &progress,
                 )?),
@@ -585,6 +591,22 @@ fn carry_out(
         write_stdout(&text)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The member a step acts on: the leader of the moment for `On::Leader`.
+fn resolve(transport: &dyn Transport, on: &On, progress: &ProgressBar) -> anyhow::Result<String> {
+    match on {
+        On::Member(name) => Ok(name.clone()),
+        On::Leader => Ok(wait_for(
+            transport,
+            &Condition::HealthyLeader,
+            HANDOVER_WAIT,
+            progress,
+        )?
+        .healthy_leader()
+        .map(|m| m.name.clone())
+        .unwrap_or_default()),
+    }
 }
 
 fn patroni_step(transport: &dyn Transport, member: &str, request: &Request) -> anyhow::Result<()> {
@@ -689,25 +711,42 @@ fn writable(transport: &dyn Transport, member: &str) -> bool {
 /// switchover (polling through its "status unknown" while the old leader stops),
 /// then the wait until the candidate accepts writes. A probe samples both members
 /// meanwhile to measure the write gap.
+/// One switchover step, as planned.
+struct Handing<'a> {
+    leader: &'a str,
+    candidate: Option<&'a str>,
+    /// Only these may take over (any member when empty).
+    among: &'a [String],
+    scheduled: Option<&'a str>,
+}
+
 fn switch_over(
     transport: &dyn Transport,
-    leader: &str,
-    candidate: Option<&str>,
-    scheduled: Option<&str>,
+    handing: &Handing<'_>,
     policy: &Policy,
     progress: &ProgressBar,
 ) -> anyhow::Result<Handover> {
+    let Handing {
+        leader,
+        candidate,
+        among,
+        scheduled,
+    } = *handing;
     // Right after members restart, synchronous mode may have no synchronous standby
     // for a moment: wait for a fit candidate rather than fail at once.
     let deadline = Instant::now() + Duration::from_secs(u64::from(HANDOVER_WAIT));
     let chosen = loop {
-        let view = transport.view()?;
+        let mut view = transport.view()?;
         let current = view.healthy_leader().map(|m| m.name.clone());
         anyhow::ensure!(
             current.as_deref() == Some(leader),
             "the leader changed meanwhile ({leader} planned, {} now); run the command again",
             current.as_deref().unwrap_or("none")
         );
+        if !among.is_empty() {
+            view.members
+                .retain(|m| m.name == leader || among.contains(&m.name));
+        }
         match choose_candidate(&view, candidate, policy) {
             Ok(member) => break member.name.clone(),
             Err(refusal) if Instant::now() > deadline => return Err(refused(&refusal)),

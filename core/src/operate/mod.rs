@@ -10,7 +10,7 @@ mod wait;
 
 pub use model::{ClusterView, Lag, Member, MemberStatus, ParseError, Role, State};
 pub use plan::{
-    FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, Plan, Policy, REINIT_WAIT,
+    FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, On, Plan, Policy, REINIT_WAIT,
     RESTART_WAIT, Refusal, ScaleInput, Step, choose_candidate, fast_demote_marker, plan_failover,
     plan_pause, plan_reinit, plan_reload, plan_restart, plan_scale, plan_switchover,
 };

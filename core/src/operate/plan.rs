@@ -62,19 +62,44 @@ pub const HANDOVER_WAIT: u32 = 60;
 pub const RESTART_WAIT: u32 = 180;
 pub const REINIT_WAIT: u32 = 900;
 
+/// Which member a step acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum On {
+    Member(String),
+    /// Whichever member leads when the step runs (earlier steps may move the lead).
+    Leader,
+}
+
+impl From<&str> for On {
+    fn from(member: &str) -> Self {
+        On::Member(member.to_owned())
+    }
+}
+
+impl fmt::Display for On {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            On::Member(name) => f.write_str(name),
+            On::Leader => f.write_str("the leader"),
+        }
+    }
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// SQL on a member.
-    Sql { member: String, sql: Sql },
+    Sql { on: On, sql: Sql },
     /// A request to a member's Patroni.
-    Patroni { member: String, request: Request },
+    Patroni { on: On, request: Request },
     /// A switchover away from `leader`: checkpoint, arm the fast demote, ask Patroni,
     /// wait until the candidate accepts writes. With no candidate, the best replica
     /// at the moment the step runs ([`choose_candidate`]).
     Switchover {
         leader: String,
         candidate: Option<String>,
+        /// Only these members may take over (all when empty).
+        among: Vec<String>,
         scheduled: Option<String>,
     },
     /// Rebuild a replica from the leader: Patroni answers at once and works in the
@@ -93,20 +118,26 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Sql { member, sql } => write!(f, "on {member}: {sql}"),
-            Step::Patroni { member, request } => write!(f, "on {member}: {request}"),
+            Step::Sql { on, sql } => write!(f, "on {on}: {sql}"),
+            Step::Patroni { on, request } => write!(f, "on {on}: {request}"),
             Step::Switchover {
                 leader,
                 candidate,
+                among,
                 scheduled,
             } => {
-                write!(
-                    f,
-                    "switch over from {leader} to {}",
-                    candidate
-                        .as_deref()
-                        .unwrap_or("the healthiest replica at that moment")
-                )?;
+                match (candidate, among.is_empty()) {
+                    (Some(candidate), _) => write!(f, "switch over from {leader} to {candidate}")?,
+                    (None, true) => write!(
+                        f,
+                        "switch over from {leader} to the healthiest replica at that moment"
+                    )?,
+                    (None, false) => write!(
+                        f,
+                        "switch over from {leader} to the healthiest of {} at that moment",
+                        among.join(", ")
+                    )?,
+                }
                 if let Some(at) = scheduled {
                     write!(f, " at {at}")?;
                 }
@@ -264,6 +295,7 @@ pub fn plan_switchover(
     let mut steps = vec![Step::Switchover {
         leader: leader.name.clone(),
         candidate: Some(candidate.name.clone()),
+        among: Vec::new(),
         scheduled: scheduled.map(str::to_owned),
     }];
     if scheduled.is_none() {
@@ -318,7 +350,7 @@ pub fn plan_failover(
         summary: format!("promote {candidate} (failover)"),
         steps: vec![
             Step::Patroni {
-                member: candidate.to_owned(),
+                on: candidate.into(),
                 request: Request::failover(candidate),
             },
             Step::Wait {
@@ -337,7 +369,7 @@ pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refu
     let restart = |name: &str| {
         [
             Step::Patroni {
-                member: name.to_owned(),
+                on: name.into(),
                 request: Request::restart(),
             },
             Step::Wait {
@@ -364,6 +396,7 @@ pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refu
         steps.push(Step::Switchover {
             leader: leader.name.clone(),
             candidate: None,
+            among: Vec::new(),
             scheduled: None,
         });
         // The old leader finishes its demotion and follows the new one before
@@ -437,7 +470,7 @@ pub fn plan_scale(
         if input.max_wal_senders < needed {
             let raised = target as u64 + 4;
             steps.push(Step::Patroni {
-                member: leader.name.clone(),
+                on: On::Leader,
                 request: Request::patch_config(serde_json::json!({"postgresql": {"parameters": {
                     "max_wal_senders": raised,
                     "max_replication_slots": raised,
@@ -458,41 +491,29 @@ pub fn plan_scale(
         });
     }
     let (staying, leaving) = input.ordered.split_at(target);
-    let mut leader_after = leader.name.clone();
     if leaving.contains(&leader.name) {
-        let mut staying_view = view.clone();
-        staying_view
-            .members
-            .retain(|m| m.name == leader.name || staying.contains(&m.name));
-        // Any staying member that streams and is caught up; in synchronous mode the
-        // synchronous standby may be a leaving member, so for the handover every
-        // replica is made synchronous for a moment (commits wait for all of them:
-        // slower, never less safe).
-        let loose = Policy {
-            synchronous_mode: false,
-            ..*policy
-        };
-        let candidate = choose_candidate(&staying_view, None, &loose).map_err(|refusal| {
-            Refusal::new(
-                format!(
-                    "the leader {} would be removed, and {}",
-                    leader.name, refusal.reason
-                ),
-                refusal.fix,
-            )
-        })?;
-        leader_after.clone_from(&candidate.name);
-        let replicas = view.members.len() as u64 - 1;
-        let staying_synchronous = staying_view
-            .members
+        // Staying members must be able to take over (they may still be catching
+        // up: the switchover waits for one to be fit).
+        if staying
             .iter()
-            .any(|m| m.name != leader.name && m.role.is_synchronous());
-        let widen = policy.synchronous_mode
-            && !staying_synchronous
-            && input.synchronous_node_count < replicas;
+            .all(|m| view.member(m).is_none_or(|m| m.nofailover))
+        {
+            return Err(Refusal::new(
+                format!(
+                    "the leader {} would be removed, and no staying member may be promoted",
+                    leader.name
+                ),
+                "scale to a count that keeps a promotable member",
+            ));
+        }
+        // In synchronous mode the synchronous standby may be a leaving member: for
+        // the handover every replica is made synchronous for a moment (commits wait
+        // for all of them: slower, never less safe).
+        let replicas = view.members.len() as u64 - 1;
+        let widen = policy.synchronous_mode && input.synchronous_node_count < replicas;
         if widen {
             steps.push(Step::Patroni {
-                member: leader.name.clone(),
+                on: On::Leader,
                 request: Request::patch_config(
                     serde_json::json!({"synchronous_node_count": replicas}),
                 ),
@@ -500,16 +521,17 @@ pub fn plan_scale(
         }
         steps.push(Step::Switchover {
             leader: leader.name.clone(),
-            candidate: Some(candidate.name.clone()),
+            candidate: None,
+            among: staying.to_vec(),
             scheduled: None,
         });
         steps.push(Step::Wait {
-            until: leader_is(&candidate.name),
+            until: Condition::LeaderIsNot(leader.name.clone()),
             seconds: HANDOVER_WAIT,
         });
         if widen {
             steps.push(Step::Patroni {
-                member: candidate.name.clone(),
+                on: On::Leader,
                 request: Request::patch_config(
                     serde_json::json!({"synchronous_node_count": input.synchronous_node_count}),
                 ),
@@ -524,7 +546,7 @@ pub fn plan_scale(
     // Patroni would keep the leaving members' slots (pinning WAL) for
     // `member_slots_ttl`; with 0 it drops them once they are unregistered.
     steps.push(Step::Patroni {
-        member: leader_after.clone(),
+        on: On::Leader,
         request: Request::patch_config(serde_json::json!({"member_slots_ttl": 0})),
     });
     steps.push(Step::RemoveMembers {
@@ -532,11 +554,11 @@ pub fn plan_scale(
         purge: input.purge,
     });
     steps.push(Step::Sql {
-        member: leader_after.clone(),
+        on: On::Leader,
         sql: Sql::drop_slots(slots),
     });
     steps.push(Step::Patroni {
-        member: leader_after,
+        on: On::Leader,
         request: Request::patch_config(serde_json::json!({"member_slots_ttl": MEMBER_SLOTS_TTL})),
     });
     let mut until = all_streaming(target);
@@ -565,7 +587,7 @@ pub fn plan_reload(view: &ClusterView) -> Plan {
             .members
             .iter()
             .map(|m| Step::Patroni {
-                member: m.name.clone(),
+                on: m.name.as_str().into(),
                 request: Request::reload(),
             })
             .collect(),
@@ -594,7 +616,7 @@ pub fn plan_pause(view: &ClusterView, paused: bool) -> Result<Plan, Refusal> {
         },
         steps: vec![
             Step::Patroni {
-                member: member.name.clone(),
+                on: member.name.as_str().into(),
                 request: Request::pause(paused),
             },
             Step::Wait {
@@ -800,7 +822,15 @@ mod tests {
         };
         let plan = plan_scale(&v, &input, &SYNC).unwrap();
         let lines: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
-        assert_eq!(lines[0], "switch over from c to b");
+        assert_eq!(
+            lines[..4],
+            [
+                r#"on the leader: PATCH /config {"synchronous_node_count":2}"#,
+                "switch over from c to the healthiest of a, b at that moment",
+                "wait until a member other than c leads (at most 60 s)",
+                r#"on the leader: PATCH /config {"synchronous_node_count":1}"#,
+            ]
+        );
         assert!(
             lines
                 .iter()
@@ -856,12 +886,10 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(
-            lines[..4],
+            lines[..2],
             [
-                r#"on c: PATCH /config {"synchronous_node_count":3}"#,
-                "switch over from c to a",
-                "wait until a leads (at most 60 s)",
-                r#"on a: PATCH /config {"synchronous_node_count":1}"#,
+                r#"on the leader: PATCH /config {"synchronous_node_count":3}"#,
+                "switch over from c to the healthiest of a, b at that moment",
             ]
         );
         assert!(lines.contains(&"stop and remove c, d and delete their data".to_owned()));
