@@ -43,6 +43,10 @@ pub enum Command {
     /// never removes the leader and drops the removed members' slots; a scale-up
     /// waits until the new members stream.
     Scale(ScaleArgs),
+    /// Change a password with no failed client transaction: the values' user, or
+    /// `superuser`, `replication`, `rewind`, `restapi`. Journaled: an interrupted
+    /// run leaves the old or the new password working, and a rerun finishes it.
+    RotatePassword(RotateArgs),
     /// Make every member re-read its configuration.
     Reload(OperateArgs),
     /// Turn automatic failover off (maintenance): a failed leader is not replaced.
@@ -288,6 +292,29 @@ pub struct ScaleArgs {
     /// Delete the data of removed members (kept otherwise).
     #[arg(long)]
     pub purge: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// Whose password: the values' `postgres.username`, `superuser`, `replication`,
+    /// `rewind` or `restapi`.
+    #[arg(long, value_name = "USER", required = true)]
+    pub user: String,
+    /// Read the new password from standard input (one line).
+    #[arg(long, conflicts_with = "generate")]
+    pub password_stdin: bool,
+    /// Generate a new password (32 random letters and digits).
+    #[arg(long)]
+    pub generate: bool,
+    /// Print the new password.
+    #[arg(long)]
+    pub show_password: bool,
+    /// Stop after this phase (preflight, prepare, database, members), as an
+    /// interruption would: for testing resumption.
+    #[arg(long, value_name = "PHASE", hide = true)]
+    pub stop_after: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,8 @@
 //! loopback one (local cluster) speaks HTTP and runs `psql` on 127.0.0.1; the Control
 //! Plane one will run the same requests through the workload exec websocket.
 
-use postgres_ha_core::operate::{Answer, ClusterView, Request, Sql};
+use postgres_ha_core::operate::{Answer, ClusterView, Login, Request, Sql};
+use postgres_ha_core::render::patroni::CredentialKey;
 
 /// Patroni and PostgreSQL of each member, as a target reaches them.
 pub(crate) trait Transport: Send + Sync {
@@ -28,6 +29,20 @@ pub(crate) trait Transport: Send + Sync {
     /// Stops the last members cleanly, unregisters and forgets them; deletes their
     /// data with `purge`.
     fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()>;
+
+    /// Whether `password` logs in as `login` on `member` (`false` when refused).
+    fn try_login(&self, member: &str, login: &Login, password: &str) -> anyhow::Result<bool>;
+
+    /// Tries `password` too, first, for the transport's own REST API and superuser
+    /// logins: a rotation changes them while some members still have the old one.
+    fn also_accept(&self, key: CredentialKey, password: &str);
+
+    /// The password the target keeps for `key`.
+    fn stored_password(&self, key: CredentialKey) -> anyhow::Result<String>;
+
+    /// Keeps a new password for `key` where the target keeps it and where each
+    /// member reads it (its configuration); a reload makes the members take it.
+    fn store_password(&self, key: CredentialKey, password: &str) -> anyhow::Result<()>;
 
     /// The cluster as the first member that answers sees it.
     fn view(&self) -> anyhow::Result<ClusterView> {

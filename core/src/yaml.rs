@@ -34,6 +34,68 @@ pub struct NodeSpan {
     pub scalar: bool,
 }
 
+/// `text` with the plain or quoted scalar at `pointer` replaced by `new`, written as
+/// a double-quoted scalar (JSON's escapes are YAML's). `None` when the pointer is not
+/// a scalar written in one line of the file (an alias, a block scalar, a default):
+/// callers then leave the file alone. Comments and layout stay as they were.
+#[must_use]
+pub fn replace_scalar(text: &str, pointer: &str, new: &str) -> Option<String> {
+    let mut reporter = Reporter::new(text);
+    let parsed = parse(text, &mut reporter);
+    let node = parsed.document?.node(pointer)?;
+    if !node.scalar {
+        return None;
+    }
+    let (start, end) = (node.value.start as usize, node.value.end as usize);
+    let old = text.get(start..end)?;
+    if old.contains('\n') || old.starts_with(['*', '&', '|', '>', '!']) {
+        return None;
+    }
+    // A secret's span runs to the end of its line (to hide a comment there): keep
+    // the comment, replace only the scalar.
+    let end = start + scalar_length(old)?;
+    let quoted = serde_json::to_string(new).ok()?;
+    Some(format!("{}{quoted}{}", &text[..start], &text[end..]))
+}
+
+/// The length of the one-line scalar `text` starts with: a quoted one to its closing
+/// quote, a plain one up to a comment.
+fn scalar_length(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    match bytes.first()? {
+        b'\'' => {
+            let mut i = 1;
+            while i < bytes.len() {
+                if bytes[i] == b'\'' {
+                    if bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return Some(i + 1);
+                }
+                i += 1;
+            }
+            None
+        }
+        b'"' => {
+            let mut i = 1;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'"' => return Some(i + 1),
+                    _ => i += 1,
+                }
+            }
+            None
+        }
+        _ => {
+            let plain = text.find(" #").map_or(text, |cut| &text[..cut]);
+            let plain = plain.find(['\t']).map_or(plain, |cut| &plain[..cut]);
+            Some(plain.trim_end().len())
+        }
+    }
+}
+
 /// A parsed values document: the JSON value and a JSON pointer → span table.
 #[derive(Clone, Debug)]
 pub struct Document {
@@ -781,6 +843,41 @@ fn looks_like_float(text: &str) -> bool {
         !e.is_empty() && digits(e)
     });
     mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::replace_scalar;
+
+    #[test]
+    fn a_scalar_is_replaced_in_place() {
+        let text = "postgres:\n  password: 'old pw' # keep me\n  username: app\n";
+        assert_eq!(
+            replace_scalar(text, "/postgres/password", "n\"ew").unwrap(),
+            "postgres:\n  password: \"n\\\"ew\" # keep me\n  username: app\n"
+        );
+        assert_eq!(
+            replace_scalar("postgres: {password: x}", "/postgres/password", "y").unwrap(),
+            "postgres: {password: \"y\"}"
+        );
+        assert!(
+            replace_scalar(
+                "a: &p x\npostgres:\n  password: *p\n",
+                "/postgres/password",
+                "y"
+            )
+            .is_none()
+        );
+        assert!(
+            replace_scalar(
+                "postgres:\n  password: |\n    x\n",
+                "/postgres/password",
+                "y"
+            )
+            .is_none()
+        );
+        assert!(replace_scalar("postgres: {}\n", "/postgres/password", "y").is_none());
+    }
 }
 
 #[cfg(test)]

@@ -112,16 +112,20 @@ impl Local {
     }
 
     pub fn psql(port: u64, sql: &str) -> Output {
+        Self::psql_as(port, "app", PASSWORD, sql)
+    }
+
+    pub fn psql_as(port: u64, user: &str, password: &str, sql: &str) -> Output {
         let pg = runtime().join("pg");
         run(
             Command::new(pg.join("bin/psql"))
                 .arg(format!(
-                    "host=127.0.0.1 port={port} user=app dbname=app connect_timeout=3"
+                    "host=127.0.0.1 port={port} user={user} dbname=app connect_timeout=3"
                 ))
                 .args(["-XtAc", sql])
                 .env_clear()
                 .env("LD_LIBRARY_PATH", pg.join("lib"))
-                .env("PGPASSWORD", PASSWORD),
+                .env("PGPASSWORD", password),
             None,
             Duration::from_secs(30),
         )
@@ -204,21 +208,30 @@ pub fn lock() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Inserts ids in a loop on the read-write DSN, reconnecting after an error; writes
+/// each acknowledged id and its time to OUT, and the time of each failed insert on
+/// an open connection (a failed client transaction) to OUT.failed.
 pub const WRITER: &str = r#"
 import sys, time, psycopg
 dsn, password, seconds, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 end = time.time() + seconds
 conn, i = None, 0
-with open(out, "w") as acked:
+with open(out, "w") as acked, open(out + ".failed", "w") as failed:
     while time.time() < end:
         i += 1
         try:
             if conn is None:
                 conn = psycopg.connect(dsn, password=password, autocommit=True)
+        except Exception:
+            time.sleep(0.02)
+            continue
+        try:
             conn.execute("insert into acked (id) values (%s)", (i,))
             acked.write(f"{i} {time.time():.3f}\n")
             acked.flush()
         except Exception:
+            failed.write(f"{time.time():.3f}\n")
+            failed.flush()
             conn = None
             time.sleep(0.02)
 "#;
@@ -237,6 +250,13 @@ pub fn read_acked(path: &std::path::Path) -> Vec<(u64, f64)> {
 }
 
 /// Members that accept read-write sessions right now.
+/// How many inserts failed on an open connection.
+pub fn failed_writes(acked: &std::path::Path) -> usize {
+    let mut path = acked.as_os_str().to_owned();
+    path.push(".failed");
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
 #[must_use]
 pub fn primaries(ports: &[u64]) -> Vec<u64> {
     ports

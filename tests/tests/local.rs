@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postgres_ha_tests::cluster::{Local, alive, lock, primaries, read_acked, runtime};
-use postgres_ha_tests::{Output, bin, root, run};
+use postgres_ha_tests::{Output, b64, bin, root, run};
 use serde_json::Value;
 
 #[test]
@@ -149,27 +149,6 @@ fn etcd_post(port: u64, path: &str, body: &str, token: Option<&str>) -> String {
         .nth(1)
         .unwrap_or_default()
         .to_owned()
-}
-
-fn b64(text: &str) -> String {
-    // Small enough to do by hand: the test crate has no base64 dependency.
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// etcd refuses clients without credentials: nobody else on the machine can read the

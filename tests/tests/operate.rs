@@ -386,3 +386,256 @@ fn scale_grows_and_shrinks_with_the_leader_on_a_leaving_member() {
         assert!(!output.contains(PASSWORD), "a password reached the output");
     }
 }
+
+/// Whether `password` logs in as `user` on the member at `port` (a physical
+/// replication connection for the replication user).
+fn logs_in(port: u64, user: &str, password: &str, replication: bool) -> bool {
+    let pg = postgres_ha_tests::cluster::runtime().join("pg");
+    let extra = if replication { " replication=true" } else { "" };
+    let out = postgres_ha_tests::run(
+        std::process::Command::new(pg.join("bin/psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={port} user={user} dbname=postgres connect_timeout=3{extra}"
+            ))
+            .args([
+                "-XAtc",
+                if replication {
+                    "IDENTIFY_SYSTEM"
+                } else {
+                    "select 1"
+                },
+            ])
+            .env_clear()
+            .env("LD_LIBRARY_PATH", pg.join("lib"))
+            .env("PGPASSWORD", password),
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.code == Some(0) || out.stderr.contains("password authentication failed"),
+        "{out:?}"
+    );
+    out.code == Some(0)
+}
+
+/// Whether Patroni's REST API on `port` takes `password` (a reload, harmless).
+fn restapi_accepts(port: u64, password: &str) -> bool {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).unwrap())).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = postgres_ha_tests::b64(&format!("patroni:{password}"));
+    write!(
+        stream,
+        "POST /reload HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!status.is_empty(), "no answer from {port}");
+    status != "401"
+}
+
+/// The cluster's internal passwords, by key.
+fn credentials(cluster: &Local) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(cluster.dir().join("credentials.yaml"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.ends_with("-password"))
+        .map(|(k, v)| (k.to_owned(), serde_json::from_str::<String>(v).unwrap()))
+        .collect()
+}
+
+/// Every user's password rotated under a writer: the new one logs in, the old one
+/// is refused, no write fails, nothing acknowledged is lost, no command prints a
+/// password; and a rotation interrupted after each phase leaves a working password
+/// and completes when run again.
+#[test]
+fn rotation_changes_each_password_with_no_failed_write() {
+    let _serial = lock();
+    let cluster = Local::new("rotate");
+    let status = cluster.up_with_sync_standby();
+    let leader_member = Local::member(&status, "leader").unwrap().clone();
+    let port = leader_member["port"].as_u64().unwrap();
+    let (mut writer, acked_file) = cluster.start_writer(&leader_member, 400);
+    let mut run = Run {
+        cluster: &cluster,
+        outputs: Vec::new(),
+    };
+    let mut every_password: Vec<String> = credentials(&cluster).into_values().collect();
+    every_password.push(PASSWORD.to_owned());
+
+    let out = run.op(&["rotate-password", "--user", "nobody", "--generate", "--yes"]);
+    assert!(out.stderr.contains("unknown user"), "{}", out.stderr);
+    let out = run.op(&["rotate-password", "--user", "superuser", "--yes"]);
+    assert!(out.stderr.contains("--generate"), "{}", out.stderr);
+    let out = run.op(&[
+        "rotate-password",
+        "--user",
+        "app",
+        "--password-stdin",
+        "--yes",
+    ]);
+    assert_ne!(out.code, Some(0), "an empty password was taken");
+
+    for (user, key, role, replication) in [
+        ("superuser", "superuser-password", "postgres", false),
+        ("replication", "replication-password", "replicator", true),
+        ("rewind", "rewind-password", "rewind_user", false),
+        ("restapi", "restapi-password", "", false),
+    ] {
+        let old = credentials(&cluster)[key].clone();
+        let out = run.ok(&["rotate-password", "--user", user, "--generate", "--yes"]);
+        assert!(
+            out.stdout.contains("old password is refused"),
+            "{}",
+            out.stdout
+        );
+        let new = credentials(&cluster)[key].clone();
+        assert_ne!(old, new);
+        every_password.push(new.clone());
+        if role.is_empty() {
+            for member in members(&cluster.status()) {
+                let api = member["api_port"].as_u64().unwrap();
+                assert!(restapi_accepts(api, &new), "{user}: new refused");
+                assert!(!restapi_accepts(api, &old), "{user}: old accepted");
+            }
+        } else {
+            assert!(
+                logs_in(port, role, &new, replication),
+                "{user}: new refused"
+            );
+            assert!(
+                !logs_in(port, role, &old, replication),
+                "{user}: old accepted"
+            );
+        }
+    }
+    // The application's: from standard input, kept with the cluster's values.
+    let new_app = "rotated-app-Secret-2026";
+    every_password.push(new_app.to_owned());
+    let mut command = std::process::Command::new(postgres_ha_tests::bin());
+    command
+        .args([
+            "rotate-password",
+            "rotate",
+            "--local",
+            "--user",
+            "app",
+            "--password-stdin",
+            "--yes",
+        ])
+        .env("CPLN_POSTGRES_HA_STATE", cluster.state.path())
+        .env(
+            "CPLN_POSTGRES_HA_RUNTIME",
+            postgres_ha_tests::cluster::runtime(),
+        );
+    let out = postgres_ha_tests::run(
+        &mut command,
+        Some(format!("{new_app}\n").as_bytes()),
+        Duration::from_secs(120),
+    );
+    run.outputs.push(format!("{}{}", out.stdout, out.stderr));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(logs_in(port, "app", new_app, false));
+    assert!(!logs_in(port, "app", PASSWORD, false));
+    let values = std::fs::read_to_string(cluster.dir().join("values.yaml")).unwrap();
+    assert!(values.contains(new_app) && !values.contains(PASSWORD));
+    let dsn = run.ok(&["dsn", "--show-password"]);
+    assert!(dsn.stdout.contains(new_app), "{}", dsn.stdout);
+    run.outputs.pop(); // asked to show it
+
+    // Interrupted after each phase, then run again: a working password throughout.
+    for phase in ["preflight", "prepare", "database", "members"] {
+        let old = credentials(&cluster)["superuser-password"].clone();
+        let out = run.op(&[
+            "rotate-password",
+            "--user",
+            "superuser",
+            "--generate",
+            "--yes",
+            "--stop-after",
+            phase,
+        ]);
+        assert_eq!(out.code, Some(1), "{phase}: {out:?}");
+        let journal = cluster.dir().join("rotation.json");
+        let pending = std::fs::read_to_string(&journal).ok().map(|t| {
+            serde_json::from_str::<Value>(&t).unwrap()["password"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
+        assert_eq!(pending.is_some(), phase != "preflight", "{phase}");
+        if let Some(new) = &pending {
+            every_password.push(new.clone());
+            assert!(
+                logs_in(port, "postgres", &old, false) || logs_in(port, "postgres", new, false),
+                "after {phase} neither password works"
+            );
+            // Another user waits for this rotation to finish.
+            let out = run.op(&["rotate-password", "--user", "rewind", "--generate", "--yes"]);
+            assert!(out.stderr.contains("finish it first"), "{}", out.stderr);
+        }
+        run.ok(&[
+            "rotate-password",
+            "--user",
+            "superuser",
+            "--generate",
+            "--yes",
+        ]);
+        assert!(!journal.exists());
+        let now = credentials(&cluster)["superuser-password"].clone();
+        every_password.push(now.clone());
+        if let Some(new) = &pending {
+            assert_eq!(
+                &now, new,
+                "{phase}: the rerun did not finish the recorded rotation"
+            );
+        }
+        assert!(logs_in(port, "postgres", &now, false));
+        assert!(!logs_in(port, "postgres", &old, false));
+    }
+    assert_eq!(
+        postgres_ha_tests::cluster::failed_writes(&acked_file),
+        0,
+        "writes failed during the rotations"
+    );
+    // The cluster still switches over with the rotated passwords (replication,
+    // rewind, REST API, superuser).
+    run.ok(&["switchover", "--yes"]);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let status = cluster.status();
+    let primary = primaries(&ports(&status));
+    assert_eq!(primary.len(), 1);
+    let acked: Vec<u64> = read_acked(&acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let stored = Local::psql(primary[0], "select id from acked order by id");
+    let stored: std::collections::BTreeSet<u64> = stored
+        .stdout
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert!(
+        acked.iter().all(|id| stored.contains(id)),
+        "acknowledged writes lost"
+    );
+    for output in &run.outputs {
+        for password in &every_password {
+            assert!(
+                !output.contains(password.as_str()),
+                "a password reached the output: {output}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod explain;
 mod local;
 mod operate;
 mod render;
+mod rotate;
 mod validate;
 
 pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
@@ -19,6 +20,7 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Failover(args) => operate::failover(&args),
         Command::Restart(args) => operate::restart(&args),
         Command::Scale(args) => operate::scale(&args),
+        Command::RotatePassword(args) => rotate::rotate(&args),
         Command::Reload(args) => operate::reload(&args),
         Command::Pause(args) => operate::pause(&args, true),
         Command::Resume(args) => operate::pause(&args, false),

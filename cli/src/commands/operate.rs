@@ -30,10 +30,10 @@ use crate::report::write_stdout;
 use crate::transport::Transport;
 
 /// A running cluster and the transport that reaches it.
-struct Target {
-    cluster: Cluster,
-    file: ClusterFile,
-    transport: Loopback,
+pub(super) struct Target {
+    pub(super) cluster: Cluster,
+    pub(super) file: ClusterFile,
+    pub(super) transport: Loopback,
 }
 
 fn require_local(common: &OperateArgs) -> anyhow::Result<()> {
@@ -46,7 +46,7 @@ fn require_local(common: &OperateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open(common: &OperateArgs) -> anyhow::Result<Target> {
+pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
     require_local(common)?;
     let cluster = existing(&common.name, &common.dirs)?;
     let file = cluster.load()?;
@@ -415,21 +415,49 @@ fn member_name(target: &Target, name: &str) -> String {
         )
 }
 
-/// Asks before changing anything: `y` for most plans, the member's name for a
-/// failover. Without a terminal, only `--yes` goes ahead.
-fn confirm(common: &OperateArgs, plan: &Plan, type_to_confirm: Option<&str>) -> anyhow::Result<()> {
+/// Shows the plan and asks before changing anything: `y`, or the member's name for a
+/// failover; without a terminal, only `--yes` goes ahead. `false` when there is
+/// nothing to do: a dry run (the plan printed) or an empty plan.
+pub(super) fn confirm_steps(
+    common: &OperateArgs,
+    summary: &str,
+    steps: &[String],
+    type_to_confirm: Option<&str>,
+) -> anyhow::Result<bool> {
+    if common.dry_run || steps.is_empty() {
+        if common.output == StatusFormat::Json {
+            write_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({
+                    "cluster": common.name,
+                    "summary": summary,
+                    "dry_run": common.dry_run,
+                    "steps": steps,
+                }))?
+            ))?;
+        } else {
+            let mut text = format!("{summary}{}\n", if steps.is_empty() { "" } else { ":" });
+            for step in steps {
+                let _ = writeln!(text, "  - {step}");
+            }
+            if common.dry_run && !steps.is_empty() {
+                text.push_str("(dry run: nothing was changed)\n");
+            }
+            write_stdout(&text)?;
+        }
+        return Ok(false);
+    }
     if common.yes {
-        return Ok(());
+        return Ok(true);
     }
     anyhow::ensure!(
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-        "refusing to {} without confirmation: there is no terminal to ask on; pass --yes \
-         (or --dry-run to see the plan)",
-        plan.summary
+        "refusing to {summary} without confirmation: there is no terminal to ask on; pass \
+         --yes (or --dry-run to see the plan)"
     );
     let mut stderr = std::io::stderr();
-    writeln!(stderr, "{}:", plan.summary)?;
-    for step in &plan.steps {
+    writeln!(stderr, "{summary}:")?;
+    for step in steps {
         writeln!(stderr, "  - {step}")?;
     }
     match type_to_confirm {
@@ -445,7 +473,7 @@ fn confirm(common: &OperateArgs, plan: &Plan, type_to_confirm: Option<&str>) -> 
         None => matches!(answer, "y" | "Y" | "yes"),
     };
     anyhow::ensure!(yes, "nothing was changed");
-    Ok(())
+    Ok(true)
 }
 
 /// One switchover as carried out.
@@ -466,34 +494,9 @@ fn carry_out(
 ) -> anyhow::Result<ExitStatus> {
     let json = common.output == StatusFormat::Json;
     let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
-    if common.dry_run || plan.steps.is_empty() {
-        if json {
-            write_stdout(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&json!({
-                    "cluster": target.cluster.name,
-                    "summary": plan.summary,
-                    "dry_run": common.dry_run,
-                    "steps": steps,
-                }))?
-            ))?;
-        } else {
-            let mut text = format!(
-                "{}{}\n",
-                plan.summary,
-                if plan.steps.is_empty() { "" } else { ":" }
-            );
-            for step in &steps {
-                let _ = writeln!(text, "  - {step}");
-            }
-            if common.dry_run && !plan.steps.is_empty() {
-                text.push_str("(dry run: nothing was changed)\n");
-            }
-            write_stdout(&text)?;
-        }
+    if !confirm_steps(common, &plan.summary, &steps, type_to_confirm)? {
         return Ok(ExitStatus::Success);
     }
-    confirm(common, plan, type_to_confirm)?;
     let progress = ProgressBar::new_spinner();
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")

@@ -183,6 +183,35 @@ impl Cluster {
         super::process::hand_over(&self.file())
     }
 
+    /// Writes member `index`'s Patroni configuration: the shared generator's, with
+    /// the passwords added (the local cluster rotates them by rewriting this file and
+    /// reloading, so Patroni must not take them from its environment). Atomically
+    /// and mode 600: Patroni may re-read it at any moment.
+    pub(crate) fn write_member_config(
+        &self,
+        file: &ClusterFile,
+        values: &postgres_ha_core::Values,
+        credentials: &Credentials,
+        index: usize,
+    ) -> anyhow::Result<()> {
+        let home = self.member_home(index);
+        std::fs::create_dir_all(&home)?;
+        super::process::hand_over(&home)?;
+        let topology = postgres_ha_core::local::member_topology(
+            &self.name,
+            &self.dir.display().to_string(),
+            &file.runtime.join("pg/bin").display().to_string(),
+            index,
+            &file.ports,
+        );
+        let mut config = postgres_ha_core::render::patroni::patroni_config(values, &topology);
+        postgres_ha_core::render::patroni::insert_passwords(&mut config, credentials);
+        let path = home.join("patroni.yml");
+        // JSON is YAML to Patroni and keeps `on`/`off` strings.
+        crate::secrets::write_atomic(&path, &serde_json::to_string_pretty(&config)?, 0o600)?;
+        super::process::hand_over(&path)
+    }
+
     pub(crate) fn load(&self) -> anyhow::Result<ClusterFile> {
         let text = std::fs::read_to_string(self.file()).with_context(|| {
             format!(

@@ -33,11 +33,10 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use postgres_ha_core::local::{
-    BEFORE_STOP_SCRIPT, etcd_args, etcd_short, member_name, member_short, member_topology,
+    BEFORE_STOP_SCRIPT, etcd_args, etcd_short, member_name, member_short,
 };
 use postgres_ha_core::render::Credentials;
 use postgres_ha_core::render::etcd::{EtcdUser, PATRONI_USER, leader_key};
-use postgres_ha_core::render::patroni::patroni_config;
 use postgres_ha_core::render::patroni::{
     APP_DATABASE_ENV, APP_USERNAME_ENV, CredentialKey, PASSWORD_ENV, etcd_env,
 };
@@ -47,7 +46,7 @@ use postgres_ha_core::values::Values;
 use super::api;
 use super::process::{alive, fence, hand_over, signal, spawn};
 use super::state::{Cluster, ClusterFile, Pids};
-use crate::secrets::{write_atomic, write_private};
+use crate::secrets::write_atomic;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -237,20 +236,10 @@ impl Supervisor {
 
     /// Member `i`'s directory and configuration.
     fn prepare_member(&self, i: usize) -> anyhow::Result<()> {
-        let dir = self.cluster.dir.display().to_string();
-        let pg_bin = self.file.runtime.join("pg/bin").display().to_string();
-        let home = self.cluster.member_home(i);
-        std::fs::create_dir_all(&home)?;
-        hand_over(&home)?;
-        let topology = member_topology(&self.cluster.name, &dir, &pg_bin, i, &self.file.ports);
-        let config = home.join("patroni.yml");
-        // JSON is YAML to Patroni and keeps `on`/`off` strings; it holds no password.
-        write_private(
-            &config,
-            &serde_json::to_string_pretty(&patroni_config(&self.values, &topology))?,
-            true,
-        )?;
-        hand_over(&config)
+        // Read afresh: `rotate-password` may have changed them since the start.
+        let credentials = self.cluster.load_credentials()?;
+        self.cluster
+            .write_member_config(&self.file, &self.values, &credentials, i)
     }
 
     /// Supervises member `i` from now on: a slot to start it in, a watchdog.
@@ -362,10 +351,14 @@ impl Supervisor {
                 "LD_LIBRARY_PATH".into(),
                 runtime.join("pg/lib").display().to_string(),
             ));
+            // Patroni's own passwords are in its configuration file, where a reload
+            // picks up a rotated one (an environment variable would override the
+            // file for good); etcd's and the application's come from here.
             for (name, key) in PASSWORD_ENV {
                 let value = match key {
                     CredentialKey::App => Some(self.values.postgres.password.as_str()),
-                    key => self.credentials.get(key),
+                    CredentialKey::EtcdPatroni => self.credentials.get(key),
+                    _ => continue,
                 };
                 env.push((name.to_owned(), value.unwrap_or_default().to_owned()));
             }

@@ -6,6 +6,7 @@
 mod model;
 mod plan;
 mod request;
+mod rotate;
 mod wait;
 
 pub use model::{ClusterView, Lag, Member, MemberStatus, ParseError, Role, State};
@@ -15,4 +16,5 @@ pub use plan::{
     plan_pause, plan_reinit, plan_reload, plan_restart, plan_scale, plan_switchover,
 };
 pub use request::{Answer, HandoverAnswer, Method, Request, Sql};
+pub use rotate::{Journal, Login, Phase, RotationUser};
 pub use wait::{Condition, all_streaming, leader_is};

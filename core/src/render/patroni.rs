@@ -74,6 +74,49 @@ pub fn slot_name(member: &str) -> String {
 pub const APP_USERNAME_ENV: &str = "APP_USERNAME";
 pub const APP_DATABASE_ENV: &str = "APP_DATABASE";
 
+/// Where each password Patroni reads sits in its configuration file. The generator
+/// never writes them; a target that rotates passwords with a reload (the local
+/// cluster) adds them with [`insert_passwords`], since Patroni lets the environment
+/// it started with override the file on every reload.
+pub const CONFIG_PASSWORD_PATHS: [(CredentialKey, &[&str]); 4] = [
+    (
+        CredentialKey::Superuser,
+        &["postgresql", "authentication", "superuser", "password"],
+    ),
+    (
+        CredentialKey::Replication,
+        &["postgresql", "authentication", "replication", "password"],
+    ),
+    (
+        CredentialKey::Rewind,
+        &["postgresql", "authentication", "rewind", "password"],
+    ),
+    (
+        CredentialKey::RestApi,
+        &["restapi", "authentication", "password"],
+    ),
+];
+
+/// Writes the passwords into a generated configuration (see [`CONFIG_PASSWORD_PATHS`]).
+pub fn insert_passwords(config: &mut Value, credentials: &super::Credentials) {
+    for (key, path) in CONFIG_PASSWORD_PATHS {
+        let Some(password) = credentials.get(key) else {
+            continue;
+        };
+        let mut at = &mut *config;
+        for segment in path {
+            if !at.is_object() {
+                *at = Value::Object(Map::new());
+            }
+            at = match at {
+                Value::Object(object) => object.entry((*segment).to_owned()).or_insert(Value::Null),
+                _ => unreachable!("made an object above"),
+            };
+        }
+        *at = json!(password);
+    }
+}
+
 /// Which password an environment variable carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CredentialKey {

@@ -1,0 +1,277 @@
+//! `rotate-password`: the journaled protocol of `core::operate::rotate`, carried out
+//! through the transport. Phases: preflight, prepare (the journal), database
+//! (`ALTER ROLE` on the leader), members (stored, configured, reloaded), verify (new
+//! in, old out). Every phase may run again; a rerun after an interruption resumes
+//! with the recorded password.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use postgres_ha_core::credentials::internal_password_problem;
+use postgres_ha_core::operate::{Journal, Phase, Request, RotationUser, Sql};
+use postgres_ha_core::render::patroni::CredentialKey;
+use serde_json::json;
+
+use super::local::recorded_values;
+use super::operate::{Target, confirm_steps, open};
+use crate::ExitStatus;
+use crate::args::{RotateArgs, StatusFormat};
+use crate::report::write_stdout;
+use crate::secrets::random_password;
+use crate::transport::Transport;
+
+fn journal_path(target: &Target) -> PathBuf {
+    target.cluster.dir.join("rotation.json")
+}
+
+fn load_journal(target: &Target) -> anyhow::Result<Option<Journal>> {
+    let path = journal_path(target);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!("{} is damaged", path.display())
+            })?))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Records the journal before the next phase acts (mode 600: it holds the password).
+fn record(target: &Target, journal: &Journal) -> anyhow::Result<()> {
+    crate::secrets::write_atomic(
+        &journal_path(target),
+        &serde_json::to_string(journal)?,
+        0o600,
+    )
+}
+
+/// Why a new password is refused, if it is (never quoting it).
+fn problem(
+    user: RotationUser,
+    password: &str,
+    current: &str,
+    values_text: &[u8],
+) -> Option<String> {
+    if password == current {
+        return Some("it is the current password".into());
+    }
+    if user == RotationUser::App {
+        // The values' own rules, on the values as they would be.
+        let checked = postgres_ha_core::check_changed(
+            values_text,
+            &[("/postgres/password", json!(password))],
+        );
+        let findings: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.path.starts_with("/postgres/password"))
+            .map(|d| format!("[{}] {}", d.code.as_str(), d.message))
+            .collect();
+        return (!findings.is_empty()).then(|| findings.join("; "));
+    }
+    internal_password_problem(password)
+}
+
+pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
+    let target = open(&args.common)?;
+    let values = recorded_values(&target.cluster)?;
+    let app_user = values.postgres.username.clone();
+    let user = RotationUser::parse(&args.user, &app_user).with_context(|| {
+        format!(
+            "unknown user `{}`: rotate `{app_user}` (the values' user) or one of {}",
+            args.user,
+            RotationUser::WORDS.join(", ")
+        )
+    })?;
+    let transport = &target.transport;
+    let key = user.key();
+    let journal = load_journal(&target)?;
+    let resuming = journal.is_some();
+    let password = match journal {
+        Some(journal) => {
+            anyhow::ensure!(
+                journal.user == user.word(),
+                "a rotation of the {} password was interrupted (after {}); finish it first: \
+                 rerun with --user {}",
+                journal.user,
+                journal.done,
+                journal.user
+            );
+            if args.password_stdin {
+                let given = read_password()?;
+                anyhow::ensure!(
+                    given == journal.password,
+                    "an interrupted rotation of this password used another new password; \
+                     rerun without --password-stdin to finish it"
+                );
+            }
+            journal.password
+        }
+        None if args.generate => random_password()?,
+        None if args.password_stdin => read_password()?,
+        None => {
+            anyhow::bail!("say where the new password comes from: --generate, or --password-stdin")
+        }
+    };
+    let old = transport.stored_password(key)?;
+    // A resumed rotation may already have stored the new password.
+    let stored_new = old == password;
+    if !stored_new {
+        let recorded = std::fs::read(target.cluster.values())?;
+        if let Some(why) = problem(user, &password, &old, &recorded) {
+            anyhow::bail!("refused: the new password is unusable: {why}");
+        }
+    }
+    let steps: Vec<String> = Phase::ALL
+        .iter()
+        .map(|p| format!("{p}: {}", p.describe(user)))
+        .collect();
+    let summary = format!(
+        "{} the {} password{}",
+        if resuming {
+            "finish rotating"
+        } else {
+            "rotate"
+        },
+        user.word(),
+        if user == RotationUser::App {
+            format!(" (role {app_user})")
+        } else {
+            String::new()
+        }
+    );
+    if !confirm_steps(&args.common, &summary, &steps, None)? {
+        return Ok(ExitStatus::Success);
+    }
+
+    let stop_after = args.stop_after.as_deref().and_then(Phase::parse);
+    let done = |phase: Phase| stop_after == Some(phase);
+    // preflight
+    let view = transport.view()?;
+    let leader = view
+        .healthy_leader()
+        .map(|m| m.name.clone())
+        .context("refused: no member leads and accepts writes; rotate on a healthy cluster")?;
+    if done(Phase::Preflight) {
+        return stopped(Phase::Preflight);
+    }
+    // prepare
+    let mut journal = Journal {
+        user: user.word().to_owned(),
+        done: Phase::Prepare,
+        password: password.clone(),
+    };
+    record(&target, &journal)?;
+    transport.also_accept(key, &password);
+    if done(Phase::Prepare) {
+        return stopped(Phase::Prepare);
+    }
+    // database
+    if let Some(role) = user.role(&app_user) {
+        transport.sql(&leader, &Sql::set_password(role, password.clone()))?;
+    }
+    journal.done = Phase::Database;
+    record(&target, &journal)?;
+    if done(Phase::Database) {
+        return stopped(Phase::Database);
+    }
+    // members
+    transport.store_password(key, &password)?;
+    if user != RotationUser::App {
+        for member in transport.members() {
+            let answer = transport.patroni(&member, &Request::reload())?;
+            anyhow::ensure!(
+                (200..300).contains(&answer.status),
+                "{member}'s Patroni refused the reload: {}",
+                answer.status
+            );
+        }
+        // Patroni rewrites .pgpass (which replicas connect with) on its next loop.
+        let loop_wait = transport.config()?["loop_wait"].as_u64().unwrap_or(10);
+        std::thread::sleep(Duration::from_secs(loop_wait + 1));
+    }
+    journal.done = Phase::Members;
+    record(&target, &journal)?;
+    if done(Phase::Members) {
+        return stopped(Phase::Members);
+    }
+    // verify: the new password logs in everywhere it must, the old one nowhere.
+    let login = user.login(&app_user);
+    let members = if user == RotationUser::RestApi {
+        transport.members()
+    } else {
+        vec![leader.clone()]
+    };
+    for member in &members {
+        anyhow::ensure!(
+            transport.try_login(member, &login, &password)?,
+            "verify: the new {} password does not log in on {member}; rerun to retry",
+            user.word()
+        );
+        if !stored_new {
+            anyhow::ensure!(
+                !transport.try_login(member, &login, &old)?,
+                "verify: the old {} password still logs in on {member}; rerun to retry",
+                user.word()
+            );
+        }
+    }
+    std::fs::remove_file(journal_path(&target))?;
+
+    let shown = args.show_password.then_some(password.as_str());
+    if args.common.output == StatusFormat::Json {
+        let mut report = json!({
+            "cluster": target.cluster.name,
+            "user": user.word(),
+            "role": user.role(&app_user),
+            "resumed": resuming,
+            "phases": Phase::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        });
+        if let Some(password) = shown {
+            report["password"] = json!(password);
+        }
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        let mut text = format!("done: {summary}; the old password is refused now\n");
+        if let Some(password) = shown {
+            let _ = writeln!(text, "new password: {password}");
+        } else if args.generate && key == CredentialKey::App {
+            text.push_str(
+                "the new password is kept with the cluster's values \
+                 (`dsn --show-password` prints a connection string with it)\n",
+            );
+        }
+        write_stdout(&text)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `--stop-after`: for tests of an interrupted rotation.
+fn stopped(phase: Phase) -> anyhow::Result<ExitStatus> {
+    writeln!(
+        std::io::stderr(),
+        "stopped after the {phase} phase, as asked; run the command again to finish"
+    )?;
+    Ok(ExitStatus::Failure)
+}
+
+/// The new password from standard input: one line, its line ending dropped.
+fn read_password() -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !std::io::stdin().is_terminal(),
+        "--password-stdin reads a pipe or a file, not the terminal"
+    );
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .context("cannot read the password from standard input")?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(!password.is_empty(), "standard input held no password");
+    Ok(password.to_owned())
+}
