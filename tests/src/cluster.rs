@@ -259,11 +259,17 @@ pub fn failed_writes(acked: &std::path::Path) -> usize {
 
 #[must_use]
 pub fn primaries(ports: &[u64]) -> Vec<u64> {
+    primaries_as(ports, PASSWORD)
+}
+
+/// [`primaries`], logging in with the application password `password`.
+#[must_use]
+pub fn primaries_as(ports: &[u64], password: &str) -> Vec<u64> {
     ports
         .iter()
         .copied()
         .filter(|port| {
-            let out = Local::psql(*port, "select pg_is_in_recovery()");
+            let out = Local::psql_as(*port, "app", password, "select pg_is_in_recovery()");
             out.code == Some(0) && out.stdout.trim() == "f"
         })
         .collect()

@@ -520,7 +520,7 @@ fn rotation_changes_each_password_with_no_failed_write() {
         }
     }
     // The application's: from standard input, kept with the cluster's values.
-    let new_app = "rotated-app-Secret-2026";
+    let new_app = "Kq7-wintry-Lantern-58";
     every_password.push(new_app.to_owned());
     let mut command = std::process::Command::new(postgres_ha_tests::bin());
     command
@@ -614,22 +614,26 @@ fn rotation_changes_each_password_with_no_failed_write() {
     let _ = writer.kill();
     let _ = writer.wait();
     let status = cluster.status();
-    let primary = primaries(&ports(&status));
-    assert_eq!(primary.len(), 1);
+    let primary = postgres_ha_tests::cluster::primaries_as(&ports(&status), new_app);
+    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
     let acked: Vec<u64> = read_acked(&acked_file)
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let stored = Local::psql(primary[0], "select id from acked order by id");
+    let stored = Local::psql_as(
+        primary[0],
+        "app",
+        new_app,
+        "select id from acked order by id",
+    );
+    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
     let stored: std::collections::BTreeSet<u64> = stored
         .stdout
         .lines()
         .filter_map(|l| l.parse().ok())
         .collect();
-    assert!(
-        acked.iter().all(|id| stored.contains(id)),
-        "acknowledged writes lost"
-    );
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
     for output in &run.outputs {
         for password in &every_password {
             assert!(
