@@ -47,6 +47,10 @@ pub enum Command {
     /// `superuser`, `replication`, `rewind`, `restapi`. Journaled: an interrupted
     /// run leaves the old or the new password working, and a rerun finishes it.
     RotatePassword(RotateArgs),
+    /// Carry a changed values file out on a running cluster: Patroni and PostgreSQL
+    /// settings (a rolling restart for those read only at start), the password, the
+    /// member count. `--dry-run` shows the difference and the plan.
+    Apply(ApplyArgs),
     /// Make every member re-read its configuration.
     Reload(OperateArgs),
     /// Turn automatic failover off (maintenance): a failed leader is not replaced.
@@ -315,6 +319,19 @@ pub struct RotateArgs {
     /// interruption would: for testing resumption.
     #[arg(long, value_name = "PHASE", hide = true)]
     pub stop_after: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: OperateArgs,
+    /// The values file.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: PathBuf,
+    /// Restart (rolling) when a changed setting needs it; without a terminal to ask
+    /// on, the restart is otherwise left pending.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -643,3 +643,165 @@ fn rotation_changes_each_password_with_no_failed_write() {
         }
     }
 }
+
+/// `apply` under a writer: the same values change nothing; a dynamic parameter takes
+/// effect without a restart; a restart-needing one is left pending without
+/// `--restart`, then carried out by a rolling restart with it; a new password is
+/// rotated in; a change a running cluster cannot take is refused whole.
+#[test]
+fn apply_carries_changed_values_out() {
+    let _serial = lock();
+    let cluster = Local::new("apply");
+    let status = cluster.up_with_sync_standby();
+    let (mut writer, acked_file) =
+        cluster.start_writer(Local::member(&status, "leader").unwrap(), 400);
+    let mut run = Run {
+        cluster: &cluster,
+        outputs: Vec::new(),
+    };
+    let base = std::fs::read_to_string(&cluster.values).unwrap();
+    let file = cluster.state.path().join("changed.yaml");
+    let values = |extra: &str| {
+        std::fs::write(&file, format!("{base}{extra}")).unwrap();
+        file.to_str().unwrap().to_owned()
+    };
+    let show = |name: &str| {
+        let status = cluster.status();
+        let port = Local::member(&status, "leader").unwrap()["port"]
+            .as_u64()
+            .unwrap();
+        Local::psql(port, &format!("show {name}"))
+            .stdout
+            .trim()
+            .to_owned()
+    };
+
+    let same = values("");
+    let out = run.ok(&["apply", "-f", &same, "--yes"]);
+    assert!(out.stdout.contains("nothing to apply"), "{}", out.stdout);
+
+    // A dynamic parameter: reloaded, no restart.
+    let pids: Vec<Value> = members(&cluster.status())
+        .iter()
+        .map(|m| m["postmaster_pid"].clone())
+        .collect();
+    // (`postgres:` is the base's first section; parameters go under it.)
+    std::fs::write(
+        &file,
+        base.replacen(
+            "postgres:\n",
+            "postgres:\n  parameters:\n    work_mem: 12MB\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap().to_owned();
+    let out = run.ok(&["apply", "-f", &file_arg, "--yes"]);
+    assert!(
+        out.stdout.contains("done: apply 1 change"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(show("work_mem"), "12MB");
+    let after: Vec<Value> = members(&cluster.status())
+        .iter()
+        .map(|m| m["postmaster_pid"].clone())
+        .collect();
+    assert_eq!(pids, after, "a reload-only change restarted PostgreSQL");
+    let out = run.ok(&["apply", "-f", &file_arg, "--yes"]);
+    assert!(
+        out.stdout.contains("nothing to apply"),
+        "second apply drifted: {}",
+        out.stdout
+    );
+
+    // A restart-needing one: pending without --restart, done with it.
+    std::fs::write(
+        &file,
+        base.replacen(
+            "postgres:\n",
+            "postgres:\n  parameters:\n    work_mem: 12MB\n    max_connections: 140\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = run.ok(&["apply", "-f", &file_arg, "--yes"]);
+    assert!(
+        out.stdout.contains("restart is left pending"),
+        "{}",
+        out.stdout
+    );
+    cluster.wait_for(
+        "a restart pending everywhere",
+        Duration::from_secs(30),
+        |s| members(s).iter().all(|m| m["pending_restart"] == true),
+    );
+    assert_eq!(show("max_connections"), "100");
+    let report = run.json(&["apply", "-f", &file_arg, "--restart"]);
+    assert_eq!(
+        report["switchovers"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(show("max_connections"), "140");
+    assert!(
+        members(&cluster.status())
+            .iter()
+            .all(|m| m["pending_restart"] == false)
+    );
+
+    // What a running cluster cannot take is refused, and nothing changes.
+    std::fs::write(&file, format!("{base}etcd:\n  replicas: 5\n")).unwrap();
+    let out = run.op(&["apply", "-f", &file_arg, "--yes"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("etcd settings changed"),
+        "{}",
+        out.stderr
+    );
+
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let status = cluster.status();
+    let primary = primaries(&ports(&status));
+    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
+    let acked: Vec<u64> = read_acked(&acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let stored = Local::psql(primary[0], "select id from acked order by id");
+    let stored: std::collections::BTreeSet<u64> = stored
+        .stdout
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+
+    // Last, a new password: rotated in, the old one refused.
+    let new_password = "Vq4-amber-Harbor-93";
+    std::fs::write(
+        &file,
+        base.replace(PASSWORD, new_password).replacen(
+            "postgres:\n",
+            "postgres:\n  parameters:\n    work_mem: 12MB\n    max_connections: 140\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = run.ok(&["apply", "-f", &file_arg, "--yes"]);
+    assert!(
+        out.stdout.contains("done: apply 1 change"),
+        "{}",
+        out.stdout
+    );
+    let port = primary[0];
+    assert_eq!(
+        Local::psql_as(port, "app", new_password, "select 1").code,
+        Some(0)
+    );
+    assert_ne!(Local::psql(port, "select 1").code, Some(0));
+    for output in &run.outputs {
+        assert!(!output.contains(PASSWORD) && !output.contains(new_password));
+    }
+}

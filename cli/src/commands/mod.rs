@@ -3,6 +3,7 @@
 use crate::ExitStatus;
 use crate::args::{Args, Command};
 
+mod apply;
 mod explain;
 mod local;
 mod operate;
@@ -21,6 +22,7 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Restart(args) => operate::restart(&args),
         Command::Scale(args) => operate::scale(&args),
         Command::RotatePassword(args) => rotate::rotate(&args),
+        Command::Apply(args) => apply::apply(&args),
         Command::Reload(args) => operate::reload(&args),
         Command::Pause(args) => operate::pause(&args, true),
         Command::Resume(args) => operate::pause(&args, false),

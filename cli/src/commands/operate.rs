@@ -65,7 +65,7 @@ pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
 }
 
 /// Who may take over, from the configuration the cluster runs with.
-fn policy(transport: &dyn Transport) -> anyhow::Result<Policy> {
+pub(super) fn policy(transport: &dyn Transport) -> anyhow::Result<Policy> {
     let config = transport.config()?;
     let synchronous_mode = match &config["synchronous_mode"] {
         Value::Bool(on) => *on,
@@ -477,7 +477,7 @@ pub(super) fn confirm_steps(
 }
 
 /// One switchover as carried out.
-struct Handover {
+pub(super) struct Handover {
     from: String,
     to: String,
     /// Seconds in which neither member accepted a write, as the probe saw it.
@@ -492,21 +492,40 @@ fn carry_out(
     policy: &Policy,
     type_to_confirm: Option<&str>,
 ) -> anyhow::Result<ExitStatus> {
-    let json = common.output == StatusFormat::Json;
     let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
     if !confirm_steps(common, &plan.summary, &steps, type_to_confirm)? {
         return Ok(ExitStatus::Success);
     }
+    let started = Instant::now();
+    let handovers = execute(target, &plan.steps, policy)?;
+    report(
+        target,
+        common,
+        &Done {
+            summary: &plan.summary,
+            steps: &steps,
+            handovers: &handovers,
+            seconds: started.elapsed().as_secs_f64(),
+            notes: &[],
+        },
+    )
+}
+
+/// Carries the steps out, with progress; the switchovers made.
+pub(super) fn execute(
+    target: &Target,
+    steps: &[Step],
+    policy: &Policy,
+) -> anyhow::Result<Vec<Handover>> {
     let progress = ProgressBar::new_spinner();
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     progress.enable_steady_tick(Duration::from_millis(100));
-    let started = Instant::now();
     let mut handovers = Vec::new();
     let result = (|| -> anyhow::Result<()> {
-        for step in &plan.steps {
+        for step in steps {
             progress.set_message(step.to_string());
             match step {
                 Step::Sql { on, sql } => {
@@ -519,6 +538,9 @@ fn carry_out(
                 }
                 Step::Wait { until, seconds } => {
                     wait_for(&target.transport, until, *seconds, &progress)?;
+                }
+                Step::Settle { seconds } => {
+                    std::thread::sleep(Duration::from_secs(u64::from(*seconds)));
                 }
                 Step::Reinitialize { member } => {
                     reinitialize(&target.transport, member, &progress)?;
@@ -550,27 +572,45 @@ fn carry_out(
         Ok(())
     })();
     progress.finish_and_clear();
-    result?;
-    let elapsed = started.elapsed().as_secs_f64();
-    if json {
+    result.map(|()| handovers)
+}
+
+/// What a finished operation reports.
+pub(super) struct Done<'a> {
+    pub(super) summary: &'a str,
+    pub(super) steps: &'a [String],
+    pub(super) handovers: &'a [Handover],
+    pub(super) seconds: f64,
+    /// Lines for the reader (a restart left pending, …).
+    pub(super) notes: &'a [String],
+}
+
+pub(super) fn report(
+    target: &Target,
+    common: &OperateArgs,
+    done: &Done<'_>,
+) -> anyhow::Result<ExitStatus> {
+    let elapsed = done.seconds;
+    if common.output == StatusFormat::Json {
         let report = json!({
             "cluster": target.cluster.name,
-            "summary": plan.summary,
+            "summary": done.summary,
             "dry_run": false,
-            "steps": steps,
+            "steps": done.steps,
             "seconds": (elapsed * 1000.0).round() / 1000.0,
-            "switchovers": handovers.iter().map(|h| json!({
+            "switchovers": done.handovers.iter().map(|h| json!({
                 "from": h.from,
                 "to": h.to,
                 "write_gap_seconds": h.write_gap.map(|g| (g * 1000.0).round() / 1000.0),
                 "scheduled": h.scheduled,
             })).collect::<Vec<_>>(),
+            "notes": done.notes,
             "status": status_json(&target.cluster, &target.file),
         });
         write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        let mut text = format!("done: {} ({elapsed:.1} s)\n", plan.summary);
-        for h in &handovers {
+        let mut text = format!("done: {} ({elapsed:.1} s)\n", done.summary);
+        for h in done.handovers {
             match (&h.scheduled, h.write_gap) {
                 (Some(at), _) => {
                     let _ = writeln!(
@@ -590,6 +630,9 @@ fn carry_out(
                     let _ = writeln!(text, "{} now leads (was {})", h.to, h.from);
                 }
             }
+        }
+        for note in done.notes {
+            let _ = writeln!(text, "{note}");
         }
         write_stdout(&text)?;
     }

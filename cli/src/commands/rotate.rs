@@ -149,78 +149,13 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     }
 
     let stop_after = args.stop_after.as_deref().and_then(Phase::parse);
-    let done = |phase: Phase| stop_after == Some(phase);
-    // preflight
-    let view = transport.view()?;
-    let leader = view
-        .healthy_leader()
-        .map(|m| m.name.clone())
-        .context("refused: no member leads and accepts writes; rotate on a healthy cluster")?;
-    if done(Phase::Preflight) {
-        return stopped(Phase::Preflight);
+    if let Some(phase) = run_rotation(&target, user, &password, stop_after)? {
+        writeln!(
+            std::io::stderr(),
+            "stopped after the {phase} phase, as asked; run the command again to finish"
+        )?;
+        return Ok(ExitStatus::Failure);
     }
-    // prepare
-    let mut journal = Journal {
-        user: user.word().to_owned(),
-        done: Phase::Prepare,
-        password: password.clone(),
-    };
-    record(&target, &journal)?;
-    transport.also_accept(key, &password);
-    if done(Phase::Prepare) {
-        return stopped(Phase::Prepare);
-    }
-    // database
-    if let Some(role) = user.role(&app_user) {
-        transport.sql(&leader, &Sql::set_password(role, password.clone()))?;
-    }
-    journal.done = Phase::Database;
-    record(&target, &journal)?;
-    if done(Phase::Database) {
-        return stopped(Phase::Database);
-    }
-    // members
-    transport.store_password(key, &password)?;
-    if user != RotationUser::App {
-        for member in transport.members() {
-            let answer = transport.patroni(&member, &Request::reload())?;
-            anyhow::ensure!(
-                (200..300).contains(&answer.status),
-                "{member}'s Patroni refused the reload: {}",
-                answer.status
-            );
-        }
-        // Patroni rewrites .pgpass (which replicas connect with) on its next loop.
-        let loop_wait = transport.config()?["loop_wait"].as_u64().unwrap_or(10);
-        std::thread::sleep(Duration::from_secs(loop_wait + 1));
-    }
-    journal.done = Phase::Members;
-    record(&target, &journal)?;
-    if done(Phase::Members) {
-        return stopped(Phase::Members);
-    }
-    // verify: the new password logs in everywhere it must, the old one nowhere.
-    let login = user.login(&app_user);
-    let members = if user == RotationUser::RestApi {
-        transport.members()
-    } else {
-        vec![leader.clone()]
-    };
-    for member in &members {
-        anyhow::ensure!(
-            transport.try_login(member, &login, &password)?,
-            "verify: the new {} password does not log in on {member}; rerun to retry",
-            user.word()
-        );
-        if !stored_new {
-            anyhow::ensure!(
-                !transport.try_login(member, &login, &old)?,
-                "verify: the old {} password still logs in on {member}; rerun to retry",
-                user.word()
-            );
-        }
-    }
-    std::fs::remove_file(journal_path(&target))?;
 
     let shown = args.show_password.then_some(password.as_str());
     if args.common.output == StatusFormat::Json {
@@ -250,13 +185,93 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// `--stop-after`: for tests of an interrupted rotation.
-fn stopped(phase: Phase) -> anyhow::Result<ExitStatus> {
-    writeln!(
-        std::io::stderr(),
-        "stopped after the {phase} phase, as asked; run the command again to finish"
-    )?;
-    Ok(ExitStatus::Failure)
+/// Carries a rotation out, phase by phase, recording each before the next acts;
+/// `Some(phase)` when `stop_after` stopped it there.
+pub(super) fn run_rotation(
+    target: &Target,
+    user: RotationUser,
+    password: &str,
+    stop_after: Option<Phase>,
+) -> anyhow::Result<Option<Phase>> {
+    let transport = &target.transport;
+    let key = user.key();
+    let app_user = recorded_values(&target.cluster)?.postgres.username;
+    let old = transport.stored_password(key)?;
+    let stored_new = old == password;
+    let password = password.to_owned();
+    let done = |phase: Phase| stop_after == Some(phase);
+    // preflight
+    let view = transport.view()?;
+    let leader = view
+        .healthy_leader()
+        .map(|m| m.name.clone())
+        .context("refused: no member leads and accepts writes; rotate on a healthy cluster")?;
+    if done(Phase::Preflight) {
+        return Ok(Some(Phase::Preflight));
+    }
+    // prepare
+    let mut journal = Journal {
+        user: user.word().to_owned(),
+        done: Phase::Prepare,
+        password: password.clone(),
+    };
+    record(target, &journal)?;
+    transport.also_accept(key, &password);
+    if done(Phase::Prepare) {
+        return Ok(Some(Phase::Prepare));
+    }
+    // database
+    if let Some(role) = user.role(&app_user) {
+        transport.sql(&leader, &Sql::set_password(role, password.clone()))?;
+    }
+    journal.done = Phase::Database;
+    record(target, &journal)?;
+    if done(Phase::Database) {
+        return Ok(Some(Phase::Database));
+    }
+    // members
+    transport.store_password(key, &password)?;
+    if user != RotationUser::App {
+        for member in transport.members() {
+            let answer = transport.patroni(&member, &Request::reload())?;
+            anyhow::ensure!(
+                (200..300).contains(&answer.status),
+                "{member}'s Patroni refused the reload: {}",
+                answer.status
+            );
+        }
+        // Patroni rewrites .pgpass (which replicas connect with) on its next loop.
+        let loop_wait = transport.config()?["loop_wait"].as_u64().unwrap_or(10);
+        std::thread::sleep(Duration::from_secs(loop_wait + 1));
+    }
+    journal.done = Phase::Members;
+    record(target, &journal)?;
+    if done(Phase::Members) {
+        return Ok(Some(Phase::Members));
+    }
+    // verify: the new password logs in everywhere it must, the old one nowhere.
+    let login = user.login(&app_user);
+    let members = if user == RotationUser::RestApi {
+        transport.members()
+    } else {
+        vec![leader.clone()]
+    };
+    for member in &members {
+        anyhow::ensure!(
+            transport.try_login(member, &login, &password)?,
+            "verify: the new {} password does not log in on {member}; rerun to retry",
+            user.word()
+        );
+        if !stored_new {
+            anyhow::ensure!(
+                !transport.try_login(member, &login, &old)?,
+                "verify: the old {} password still logs in on {member}; rerun to retry",
+                user.word()
+            );
+        }
+    }
+    std::fs::remove_file(journal_path(target))?;
+    Ok(None)
 }
 
 /// The new password from standard input: one line, its line ending dropped.

@@ -3,12 +3,14 @@
 //! with their preconditions. The CLI's transports carry the steps out (loopback for
 //! the local cluster; the Control Plane exec later), so both targets share this logic.
 
+mod apply;
 mod model;
 mod plan;
 mod request;
 mod rotate;
 mod wait;
 
+pub use apply::{Change, Diff, Effect, diff_values};
 pub use model::{ClusterView, Lag, Member, MemberStatus, ParseError, Role, State};
 pub use plan::{
     FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, On, Plan, Policy, REINIT_WAIT,

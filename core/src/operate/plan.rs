@@ -113,6 +113,9 @@ pub enum Step {
     RemoveMembers { members: Vec<String>, purge: bool },
     /// Wait until the cluster view shows `until`, at most `seconds`.
     Wait { until: Condition, seconds: u32 },
+    /// Give Patroni this long (a loop and a second) to take up a configuration
+    /// change that shows nowhere in the cluster view.
+    Settle { seconds: u32 },
 }
 
 impl fmt::Display for Step {
@@ -163,6 +166,7 @@ impl fmt::Display for Step {
                 }
             ),
             Step::Wait { until, seconds } => write!(f, "wait until {until} (at most {seconds} s)"),
+            Step::Settle { seconds } => write!(f, "give Patroni {seconds} s to take it up"),
         }
     }
 }

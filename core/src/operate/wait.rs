@@ -21,6 +21,8 @@ pub enum Condition {
 
     /// This member runs PostgreSQL (leader or replica) and no restart is pending.
     Restarted(String),
+    /// A changed setting waits for a restart of this member.
+    PendingRestart(String),
     /// Automatic failover is off (`true`) or on.
     Paused(bool),
     /// This member is no longer in the view.
@@ -80,6 +82,7 @@ impl Condition {
                 !m.pending_restart
                     && (m.is_streaming() || (m.is_healthy_leader() && m.state == State::Running))
             }),
+            Condition::PendingRestart(name) => view.member(name).is_some_and(|m| m.pending_restart),
             Condition::Paused(paused) => view.paused == *paused,
             Condition::Gone(name) => view.member(name).is_none(),
         };
@@ -102,6 +105,7 @@ impl fmt::Display for Condition {
             }
             Condition::Streaming(name) => write!(f, "{name} streams"),
             Condition::Restarted(name) => write!(f, "{name} runs with no restart pending"),
+            Condition::PendingRestart(name) => write!(f, "{name} has a restart pending"),
             Condition::Paused(true) => f.write_str("the cluster is paused"),
             Condition::Paused(false) => f.write_str("the cluster is not paused"),
             Condition::Gone(name) => write!(f, "{name} has left the cluster"),

@@ -364,10 +364,32 @@ fn pg_hba(topology: &Topology) -> Vec<Value> {
     lines
 }
 
+/// Patroni's dynamic configuration (kept in etcd) for the values: written at the
+/// first bootstrap, and what `apply` compares a running cluster's `GET /config` with.
+#[must_use]
+pub fn dynamic_config(values: &Values) -> Value {
+    let timing = values.patroni.timing.effective();
+    json!({
+        "ttl": timing.ttl,
+        "loop_wait": timing.loop_wait,
+        "retry_timeout": timing.retry_timeout,
+        "maximum_lag_on_failover": values.patroni.maximum_lag_on_failover,
+        "synchronous_mode": values.patroni.synchronous_mode,
+        "synchronous_mode_strict": values.patroni.synchronous_mode_strict,
+        // Slots of a member that left (scale-down) are dropped after 10 minutes, so
+        // they stop pinning WAL; a restart is back well before.
+        "member_slots_ttl": MEMBER_SLOTS_TTL,
+        "postgresql": {
+            "use_pg_rewind": true,
+            "use_slots": true,
+            "parameters": parameters(values),
+        },
+    })
+}
+
 /// The complete `patroni.yml` for one member.
 #[must_use]
 pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
-    let timing = values.patroni.timing.effective();
     let mut postgresql_params = Map::new();
     if let Some(socket) = &topology.socket_dir {
         postgresql_params.insert("unix_socket_directories".into(), json!(socket));
@@ -408,22 +430,7 @@ pub fn patroni_config(values: &Values, topology: &Topology) -> Value {
         },
         "etcd3": {"hosts": topology.etcd_hosts},
         "bootstrap": {
-            "dcs": {
-                "ttl": timing.ttl,
-                "loop_wait": timing.loop_wait,
-                "retry_timeout": timing.retry_timeout,
-                "maximum_lag_on_failover": values.patroni.maximum_lag_on_failover,
-                "synchronous_mode": values.patroni.synchronous_mode,
-                "synchronous_mode_strict": values.patroni.synchronous_mode_strict,
-                // Slots of a member that left (scale-down) are dropped after 10
-                // minutes, so they stop pinning WAL; a restart is back well before.
-                "member_slots_ttl": MEMBER_SLOTS_TTL,
-                "postgresql": {
-                    "use_pg_rewind": true,
-                    "use_slots": true,
-                    "parameters": parameters(values),
-                },
-            },
+            "dcs": dynamic_config(values),
             "initdb": [
                 {"encoding": "UTF8"},
                 {"locale": "C.UTF-8"},

@@ -1,0 +1,163 @@
+//! `apply`: carries a changed values file out on a running cluster — Patroni's
+//! dynamic configuration, a rolling restart for settings PostgreSQL reads only at
+//! start, a password rotation, a scale — and records the values it now runs with.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use postgres_ha_core::operate::{
+    Condition, Effect, On, Plan, Request, RotationUser, ScaleInput, Step, diff_values,
+    plan_restart, plan_scale,
+};
+
+use super::local::recorded_values;
+use super::operate::{Done, confirm_steps, execute, open, policy, report};
+use super::rotate::run_rotation;
+use crate::ExitStatus;
+use crate::args::ApplyArgs;
+use crate::input::{Privacy, read};
+use crate::report::checked_values;
+use crate::transport::Transport;
+
+pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+    let bytes = read(&args.values, Privacy::Any)?;
+    // The values' own verdict first: errors stop here, as in `validate`.
+    let Some(new) = checked_values(&args.values, &bytes, false)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let target = open(&args.common)?;
+    let transport = &target.transport;
+    let recorded = recorded_values(&target.cluster)?;
+    let config = transport.config()?;
+    let view = transport.view()?;
+    let ordered = transport.members();
+    let diff = diff_values(&recorded, &new, &config, ordered.len());
+    if !diff.refused.is_empty() {
+        anyhow::bail!(
+            "refused: the values change what a running cluster cannot take; nothing was changed:\n  - {}",
+            diff.refused.join("\n  - ")
+        );
+    }
+    let policy = policy(transport)?;
+
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(patch) = &diff.patch {
+        steps.push(Step::Patroni {
+            on: On::Leader,
+            request: Request::patch_config(patch.clone()),
+        });
+        let loop_wait = config["loop_wait"]
+            .as_u64()
+            .max(patch["loop_wait"].as_u64())
+            .unwrap_or(10);
+        steps.push(Step::Settle {
+            seconds: u32::try_from(loop_wait + 1).unwrap_or(u32::MAX),
+        });
+    }
+    // A restart-needing change: a rolling restart when asked with --restart, or when
+    // a person confirms the plan on a terminal; else it stays pending.
+    let interactive = !args.common.yes && std::io::stdin().is_terminal();
+    // A restart an earlier apply left pending counts too.
+    let pending = view.members.iter().any(|m| m.pending_restart);
+    if diff.restart || pending {
+        if args.restart || interactive {
+            if diff.restart {
+                let mut until = Condition::PendingRestart(ordered[0].clone());
+                for member in &ordered[1..] {
+                    until = until.and(Condition::PendingRestart(member.clone()));
+                }
+                steps.push(Step::Wait {
+                    until,
+                    seconds: postgres_ha_core::operate::HANDOVER_WAIT,
+                });
+            }
+            steps.extend(
+                plan_restart(&view, None)
+                    .map_err(|r| anyhow::anyhow!("refused: {r}"))?
+                    .steps,
+            );
+        } else {
+            let changed: Vec<&str> = diff
+                .changes
+                .iter()
+                .filter(|c| c.effect == Effect::Restart)
+                .map(|c| c.what.as_str())
+                .collect();
+            notes.push(format!(
+                "a restart is left pending{}; run `restart {} --local` (rolling, one short \
+                 write gap) or apply again with --restart",
+                if changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", changed.join(", "))
+                },
+                target.cluster.name
+            ));
+        }
+    }
+    if let Some(replicas) = diff.replicas {
+        let senders = &config["postgresql"]["parameters"]["max_wal_senders"];
+        let input = ScaleInput {
+            ordered: &ordered,
+            target: replicas,
+            max_wal_senders: senders
+                .as_u64()
+                .or_else(|| senders.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(10),
+            purge: false,
+            synchronous_node_count: config["synchronous_node_count"].as_u64().unwrap_or(1),
+        };
+        steps.extend(
+            plan_scale(&view, &input, &policy)
+                .map_err(|r| anyhow::anyhow!("refused: {r}"))?
+                .steps,
+        );
+    }
+    let plan = Plan {
+        summary: match (diff.is_empty(), steps.is_empty()) {
+            (true, true) => "nothing to apply: the cluster runs these values".to_owned(),
+            (true, false) => "restart the members a changed setting waits for".to_owned(),
+            (false, _) => format!("apply {} change(s)", diff.changes.len()),
+        },
+        steps,
+    };
+    let mut lines: Vec<String> = diff.changes.iter().map(|c| format!("change {c}")).collect();
+    lines.extend(plan.steps.iter().map(ToString::to_string));
+    if diff.password {
+        lines.push("rotate the application password (rotate-password's phases)".into());
+    }
+    lines.extend(notes.iter().map(|n| format!("note: {n}")));
+    if !confirm_steps(&args.common, &plan.summary, &lines, None)? {
+        return Ok(ExitStatus::Success);
+    }
+    let started = Instant::now();
+    let handovers = execute(&target, &plan.steps, &policy)?;
+    if diff.password {
+        run_rotation(&target, RotationUser::App, &new.postgres.password, None)?;
+    }
+    // The cluster runs these values now: later `up`, `dsn` and scale use them.
+    crate::secrets::write_atomic(
+        &target.cluster.values(),
+        &String::from_utf8_lossy(&bytes),
+        0o600,
+    )?;
+    crate::local::process::hand_over(&target.cluster.values())?;
+    for change in diff.changes.iter().filter(|c| c.effect == Effect::None) {
+        notes.push(format!(
+            "{} changed: it describes Control Plane resources and has no effect on a local cluster",
+            change.what
+        ));
+    }
+    report(
+        &target,
+        &args.common,
+        &Done {
+            summary: &plan.summary,
+            steps: &lines,
+            handovers: &handovers,
+            seconds: started.elapsed().as_secs_f64(),
+            notes: &notes,
+        },
+    )
+}
