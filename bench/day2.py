@@ -1,7 +1,7 @@
 """Day-2 benchmark for the local cluster: write gap and failed client transactions of
 this tool's operations against Patroni's bare ones, in the same cluster, same run.
 
-    python day2.py BIN RUNTIME [--runs N] [--json]
+    python day2.py BIN RUNTIME [--runs N] [--ops switchover,restart,rotate] [--json]
 
 Brings a cluster up (3 members, synchronous mode, the `fast` timing preset) and starts
 WRITERS writers on the read-write DSN; each records the time of every acknowledged
@@ -11,7 +11,9 @@ and alternating so that drift hits both alike:
 
 - switchover: `cpln-postgres-ha switchover` vs Patroni's bare `POST /switchover`;
 - rolling restart: `cpln-postgres-ha restart` vs `POST /restart` on each member in
-  turn (the leader in place).
+  turn (the leader in place);
+- `cpln-postgres-ha rotate-password` of the superuser, replication, rewind and REST
+  API passwords in turn (no bare counterpart: Patroni has no rotation).
 
 The write gap of an operation is the longest pause between acknowledgements (all
 writers merged) from the moment it starts until writes have flowed for two seconds
@@ -49,6 +51,7 @@ args.add_argument("bin")
 args.add_argument("runtime")
 args.add_argument("--runs", type=int, default=5)
 args.add_argument("--json", action="store_true")
+args.add_argument("--ops", default="switchover,restart,rotate")
 ARGS = args.parse_args()
 
 STATE = tempfile.mkdtemp(prefix="day2-")
@@ -192,6 +195,13 @@ def bare_restart():
     wait_healthy()
 
 
+def rotate(user):
+    return lambda: cli("rotate-password", NAME, "--local", "--user", user, "--generate", "--yes")
+
+
+ROTATED = ["superuser", "replication", "rewind", "restapi"]
+
+
 def main():
     print(f"bringing up {NAME} in {STATE}", file=sys.stderr)
     cli("local", "up", NAME, "-f", os.path.join(STATE, "values.yaml"))
@@ -203,15 +213,18 @@ def main():
     for t in threads:
         t.start()
     time.sleep(3)
-    results = {k: [] for k in ["switchover ours", "switchover bare", "restart ours", "restart bare"]}
+    ops = ARGS.ops.split(",")
+    plan = []
+    if "switchover" in ops:
+        plan += [("switchover ours", ours_switchover), ("switchover bare", bare_switchover)]
+    if "restart" in ops:
+        plan += [("restart ours", ours_restart), ("restart bare", bare_restart)]
+    if "rotate" in ops:
+        plan += [(f"rotate-password {user}", rotate(user)) for user in ROTATED]
+    results = {key: [] for key, _ in plan}
     try:
         for i in range(ARGS.runs):
-            for key, run in [
-                ("switchover ours", ours_switchover),
-                ("switchover bare", bare_switchover),
-                ("restart ours", ours_restart),
-                ("restart bare", bare_restart),
-            ]:
+            for key, run in plan:
                 wait_healthy()
                 time.sleep(2)
                 gap, failed = measure(run)
