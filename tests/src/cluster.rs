@@ -274,3 +274,42 @@ pub fn primaries_as(ports: &[u64], password: &str) -> Vec<u64> {
         })
         .collect()
 }
+
+/// Stops the writer, then checks the end state every HA scenario must reach: exactly
+/// one member (of `ports`) accepts writes, and it stores every acknowledged id. The
+/// application logs in with `password`. Returns that member's port and the number of
+/// acknowledged writes.
+pub fn stop_writer_and_check(
+    writer: &mut std::process::Child,
+    acked_file: &std::path::Path,
+    ports: &[u64],
+    password: &str,
+) -> (u64, usize) {
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let primary = primaries_as(ports, password);
+    assert_eq!(
+        primary.len(),
+        1,
+        "not exactly one member accepts writes: {primary:?}"
+    );
+    let acked: Vec<u64> = read_acked(acked_file)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let stored = Local::psql_as(
+        primary[0],
+        "app",
+        password,
+        "select id from acked order by id",
+    );
+    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
+    let stored: std::collections::BTreeSet<u64> = stored
+        .stdout
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    (primary[0], acked.len())
+}

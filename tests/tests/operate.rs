@@ -8,7 +8,9 @@
 use std::time::{Duration, Instant};
 
 use postgres_ha_tests::Output;
-use postgres_ha_tests::cluster::{Local, PASSWORD, lock, primaries, read_acked};
+use postgres_ha_tests::cluster::{
+    Local, PASSWORD, lock, primaries, read_acked, stop_writer_and_check,
+};
 use serde_json::Value;
 
 fn members(status: &Value) -> Vec<Value> {
@@ -40,7 +42,32 @@ struct Run<'a> {
     outputs: Vec<String>,
 }
 
-impl Run<'_> {
+/// Brings the cluster up with a synchronous standby and starts a writer on it.
+fn under_writer(cluster: &Local) -> (Value, std::process::Child, std::path::PathBuf) {
+    let status = cluster.up_with_sync_standby();
+    let (writer, acked) = cluster.start_writer(Local::member(&status, "leader").unwrap(), 400);
+    (status, writer, acked)
+}
+
+impl<'a> Run<'a> {
+    fn new(cluster: &'a Local) -> Self {
+        Self {
+            cluster,
+            outputs: Vec::new(),
+        }
+    }
+
+    fn assert_no_password(&self, passwords: &[String]) {
+        for output in &self.outputs {
+            for password in passwords {
+                assert!(
+                    !output.contains(password.as_str()),
+                    "a password reached the output: {output}"
+                );
+            }
+        }
+    }
+
     fn op(&mut self, args: &[&str]) -> Output {
         let mut all = args.to_vec();
         all.insert(1, &self.cluster.name);
@@ -68,7 +95,8 @@ impl Run<'_> {
 fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
     let _serial = lock();
     let cluster = Local::new("ops");
-    let status = cluster.up_with_sync_standby();
+    let (status, mut writer, acked_file) = under_writer(&cluster);
+    let mut run = Run::new(&cluster);
     let first = leader(&status);
     let sync = Local::member(&status, "sync_standby").unwrap()["name"]
         .as_str()
@@ -80,12 +108,6 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
         .find(|n| *n != first && *n != sync)
         .unwrap();
     let all_ports = ports(&status);
-    let (mut writer, acked_file) =
-        cluster.start_writer(Local::member(&status, "leader").unwrap(), 300);
-    let mut run = Run {
-        cluster: &cluster,
-        outputs: Vec::new(),
-    };
     let mut acked_so_far = read_acked(&acked_file).len();
     let mut writes_resume = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -237,20 +259,7 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
         },
     );
 
-    let _ = writer.kill();
-    let _ = writer.wait();
-    let primary = primaries(&all_ports);
-    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
-    let acked: Vec<u64> = read_acked(&acked_file)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let stored = Local::psql(primary[0], "select id from acked order by id");
-    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
-    let stored: std::collections::BTreeSet<u64> =
-        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
-    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    stop_writer_and_check(&mut writer, &acked_file, &all_ports, PASSWORD);
 
     // No password in anything a command printed.
     let credentials = std::fs::read_to_string(cluster.dir().join("credentials.yaml")).unwrap();
@@ -261,14 +270,7 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
         .collect();
     assert_eq!(passwords.len(), 6, "{}", credentials.lines().count());
     passwords.push(PASSWORD.to_owned());
-    for output in &run.outputs {
-        for password in &passwords {
-            assert!(
-                !output.contains(password.as_str()),
-                "a password reached the output: {output}"
-            );
-        }
-    }
+    run.assert_no_password(&passwords);
 }
 
 /// Scale 3 → 5 → 2 → 3 under a writer, the scale-down removing the leader's member:
@@ -279,13 +281,8 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
 fn scale_grows_and_shrinks_with_the_leader_on_a_leaving_member() {
     let _serial = lock();
     let cluster = Local::new("grow");
-    let status = cluster.up_with_sync_standby();
-    let (mut writer, acked_file) =
-        cluster.start_writer(Local::member(&status, "leader").unwrap(), 400);
-    let mut run = Run {
-        cluster: &cluster,
-        outputs: Vec::new(),
-    };
+    let (_, mut writer, acked_file) = under_writer(&cluster);
+    let mut run = Run::new(&cluster);
     let index = |name: &str| short(name)[2..].parse::<usize>().unwrap();
 
     // The HA rules first: the platform allows at most six members.
@@ -367,24 +364,9 @@ fn scale_grows_and_shrinks_with_the_leader_on_a_leaving_member() {
         .any(|e| e.file_name().to_string_lossy().starts_with("pg2.removed-"));
     assert!(aside, "the old pg2 data was not kept aside");
 
-    let _ = writer.kill();
-    let _ = writer.wait();
-    let all_ports = ports(&status);
-    let primary = primaries(&all_ports);
-    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
-    let acked: Vec<u64> = read_acked(&acked_file)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    assert!(acked.len() > 100, "the writer barely wrote");
-    let stored = Local::psql(primary[0], "select id from acked order by id");
-    let stored: std::collections::BTreeSet<u64> =
-        stored.stdout.lines().map(|l| l.parse().unwrap()).collect();
-    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    for output in &run.outputs {
-        assert!(!output.contains(PASSWORD), "a password reached the output");
-    }
+    let (_, acked) = stop_writer_and_check(&mut writer, &acked_file, &ports(&status), PASSWORD);
+    assert!(acked > 100, "the writer barely wrote");
+    run.assert_no_password(&[PASSWORD.to_owned()]);
 }
 
 /// Whether `password` logs in as `user` on the member at `port` (a physical
@@ -462,14 +444,11 @@ fn credentials(cluster: &Local) -> std::collections::BTreeMap<String, String> {
 fn rotation_changes_each_password_with_no_failed_write() {
     let _serial = lock();
     let cluster = Local::new("rotate");
-    let status = cluster.up_with_sync_standby();
-    let leader_member = Local::member(&status, "leader").unwrap().clone();
-    let port = leader_member["port"].as_u64().unwrap();
-    let (mut writer, acked_file) = cluster.start_writer(&leader_member, 400);
-    let mut run = Run {
-        cluster: &cluster,
-        outputs: Vec::new(),
-    };
+    let (status, mut writer, acked_file) = under_writer(&cluster);
+    let port = Local::member(&status, "leader").unwrap()["port"]
+        .as_u64()
+        .unwrap();
+    let mut run = Run::new(&cluster);
     let mut every_password: Vec<String> = credentials(&cluster).into_values().collect();
     every_password.push(PASSWORD.to_owned());
 
@@ -611,37 +590,9 @@ fn rotation_changes_each_password_with_no_failed_write() {
     // The cluster still switches over with the rotated passwords (replication,
     // rewind, REST API, superuser).
     run.ok(&["switchover", "--yes"]);
-    let _ = writer.kill();
-    let _ = writer.wait();
     let status = cluster.status();
-    let primary = postgres_ha_tests::cluster::primaries_as(&ports(&status), new_app);
-    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
-    let acked: Vec<u64> = read_acked(&acked_file)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let stored = Local::psql_as(
-        primary[0],
-        "app",
-        new_app,
-        "select id from acked order by id",
-    );
-    assert_eq!(stored.code, Some(0), "{}", stored.stderr);
-    let stored: std::collections::BTreeSet<u64> = stored
-        .stdout
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect();
-    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    for output in &run.outputs {
-        for password in &every_password {
-            assert!(
-                !output.contains(password.as_str()),
-                "a password reached the output: {output}"
-            );
-        }
-    }
+    stop_writer_and_check(&mut writer, &acked_file, &ports(&status), new_app);
+    run.assert_no_password(&every_password);
 }
 
 /// `apply` under a writer: the same values change nothing; a dynamic parameter takes
@@ -652,13 +603,8 @@ fn rotation_changes_each_password_with_no_failed_write() {
 fn apply_carries_changed_values_out() {
     let _serial = lock();
     let cluster = Local::new("apply");
-    let status = cluster.up_with_sync_standby();
-    let (mut writer, acked_file) =
-        cluster.start_writer(Local::member(&status, "leader").unwrap(), 400);
-    let mut run = Run {
-        cluster: &cluster,
-        outputs: Vec::new(),
-    };
+    let (_, mut writer, acked_file) = under_writer(&cluster);
+    let mut run = Run::new(&cluster);
     let base = std::fs::read_to_string(&cluster.values).unwrap();
     let file = cluster.state.path().join("changed.yaml");
     let values = |extra: &str| {
@@ -760,23 +706,8 @@ fn apply_carries_changed_values_out() {
         out.stderr
     );
 
-    let _ = writer.kill();
-    let _ = writer.wait();
     let status = cluster.status();
-    let primary = primaries(&ports(&status));
-    assert_eq!(primary.len(), 1, "not exactly one member accepts writes");
-    let acked: Vec<u64> = read_acked(&acked_file)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let stored = Local::psql(primary[0], "select id from acked order by id");
-    let stored: std::collections::BTreeSet<u64> = stored
-        .stdout
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect();
-    let lost: Vec<&u64> = acked.iter().filter(|id| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    let (port, _) = stop_writer_and_check(&mut writer, &acked_file, &ports(&status), PASSWORD);
 
     // Last, a new password: rotated in, the old one refused.
     let new_password = "Vq4-amber-Harbor-93";
@@ -795,13 +726,10 @@ fn apply_carries_changed_values_out() {
         "{}",
         out.stdout
     );
-    let port = primary[0];
     assert_eq!(
         Local::psql_as(port, "app", new_password, "select 1").code,
         Some(0)
     );
     assert_ne!(Local::psql(port, "select 1").code, Some(0));
-    for output in &run.outputs {
-        assert!(!output.contains(PASSWORD) && !output.contains(new_password));
-    }
+    run.assert_no_password(&[PASSWORD.to_owned(), new_password.to_owned()]);
 }

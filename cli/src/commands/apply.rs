@@ -11,7 +11,7 @@ use postgres_ha_core::operate::{
 };
 
 use super::local::recorded_values;
-use super::operate::{Done, confirm_steps, execute, open, policy, report};
+use super::operate::{Done, confirm_steps, execute, open, policy, report, running_senders};
 use super::rotate::run_rotation;
 use crate::ExitStatus;
 use crate::args::ApplyArgs;
@@ -97,14 +97,10 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     if let Some(replicas) = diff.replicas {
-        let senders = &config["postgresql"]["parameters"]["max_wal_senders"];
         let input = ScaleInput {
             ordered: &ordered,
             target: replicas,
-            max_wal_senders: senders
-                .as_u64()
-                .or_else(|| senders.as_str().and_then(|s| s.parse().ok()))
-                .unwrap_or(10),
+            max_wal_senders: running_senders(&config),
             purge: false,
             synchronous_node_count: config["synchronous_node_count"].as_u64().unwrap_or(1),
         };

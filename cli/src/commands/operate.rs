@@ -80,6 +80,15 @@ pub(super) fn policy(transport: &dyn Transport) -> anyhow::Result<Policy> {
     })
 }
 
+/// The running `max_wal_senders` (Patroni keeps numbers or strings).
+pub(super) fn running_senders(config: &Value) -> u64 {
+    let senders = &config["postgresql"]["parameters"]["max_wal_senders"];
+    senders
+        .as_u64()
+        .or_else(|| senders.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(10)
+}
+
 fn refused(refusal: &Refusal) -> anyhow::Error {
     anyhow::anyhow!("refused: {}\n  what to do: {}", refusal.reason, refusal.fix)
 }
@@ -346,11 +355,7 @@ pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
     }
     let policy = policy(&target.transport)?;
     let config = target.transport.config()?;
-    let senders = &config["postgresql"]["parameters"]["max_wal_senders"];
-    let max_wal_senders = senders
-        .as_u64()
-        .or_else(|| senders.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(10);
+    let max_wal_senders = running_senders(&config);
     let view = target.transport.view()?;
     let ordered = target.transport.members();
     let input = ScaleInput {

@@ -65,6 +65,20 @@ struct Slot {
     retired: bool,
 }
 
+impl Slot {
+    /// A slot whose process is due to start at `now`.
+    fn due(now: Instant) -> Self {
+        Self {
+            pid: None,
+            started: now,
+            failures: 0,
+            next_start: now,
+            hung: false,
+            retired: false,
+        }
+    }
+}
+
 /// How long a Patroni may take to answer for the first time after it starts.
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
 
@@ -148,17 +162,7 @@ pub(crate) fn run(cluster: &Cluster) -> anyhow::Result<()> {
     let now = Instant::now();
     let mut slots = BTreeMap::new();
     for i in 0..file.ports.etcd.len() {
-        slots.insert(
-            (Kind::Etcd, i),
-            Slot {
-                pid: None,
-                started: now,
-                failures: 0,
-                next_start: now,
-                hung: false,
-                retired: false,
-            },
-        );
+        slots.insert((Kind::Etcd, i), Slot::due(now));
     }
     let mut supervisor = Supervisor {
         stop: Arc::clone(&stop),
@@ -245,17 +249,7 @@ impl Supervisor {
     /// Supervises member `i` from now on: a slot to start it in, a watchdog.
     fn add_member(&mut self, i: usize) {
         let now = Instant::now();
-        self.slots.insert(
-            (Kind::Patroni, i),
-            Slot {
-                pid: None,
-                started: now,
-                failures: 0,
-                next_start: now,
-                hung: false,
-                retired: false,
-            },
-        );
+        self.slots.insert((Kind::Patroni, i), Slot::due(now));
         let retire = Arc::new(AtomicBool::new(false));
         if let Some((_, api)) = self.file.ports.members.get(i) {
             watch_member(i, *api, &self.answers, &self.stop, &retire);
