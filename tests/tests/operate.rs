@@ -204,6 +204,65 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
     assert_ne!(leader(&after), to);
     writes_resume("the rolling restart");
 
+    // A scheduled switchover: Patroni carries it out at the time given.
+    cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
+        Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")
+    });
+    let at = std::process::Command::new("date")
+        .args(["-u", "-d", "+6 seconds", "+%Y-%m-%dT%H:%M:%S+00:00"])
+        .output()
+        .unwrap();
+    let at = String::from_utf8(at.stdout).unwrap().trim().to_owned();
+    let before = leader(&cluster.status());
+    let out = run.ok(&["switchover", "--scheduled", &at, "--yes"]);
+    assert!(
+        out.stdout.contains(&format!("scheduled at {at}")),
+        "{}",
+        out.stdout
+    );
+    cluster.wait_for("the scheduled switchover", Duration::from_secs(40), |s| {
+        Local::member(s, "leader")
+            .is_some_and(|m| m["name"] != before.as_str() && m["state"] == "running")
+    });
+    writes_resume("the scheduled switchover");
+
+    // `status --watch` redraws until interrupted.
+    let watch = std::process::Command::new(postgres_ha_tests::bin())
+        .args(["status", "ops", "--local", "--watch"])
+        .env("CPLN_POSTGRES_HA_STATE", cluster.state.path())
+        .env(
+            "CPLN_POSTGRES_HA_RUNTIME",
+            postgres_ha_tests::cluster::runtime(),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status();
+    let watched = watch.wait_with_output().unwrap();
+    assert!(watched.status.success(), "{watched:?}");
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(text.matches("leader: ").count() >= 2, "{text}");
+
+    // Connection strings by role: a replica, and the leader.
+    for (role, recovery) in [("replica", "t"), ("leader", "f")] {
+        let dsn = run.ok(&["dsn", "--role", role]).stdout.trim().to_owned();
+        let pg = postgres_ha_tests::cluster::runtime().join("pg");
+        let out = postgres_ha_tests::run(
+            std::process::Command::new(pg.join("bin/psql"))
+                .arg(&dsn)
+                .args(["-XAtc", "select pg_is_in_recovery()"])
+                .env_clear()
+                .env("LD_LIBRARY_PATH", pg.join("lib"))
+                .env("PGPASSWORD", PASSWORD),
+            None,
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.stdout.trim(), recovery, "{role}: {out:?}");
+    }
+
     // Reload and reinit of a replica.
     run.ok(&["reload", "--yes"]);
     let current = leader(&cluster.status());

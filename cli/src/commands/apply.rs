@@ -10,12 +10,12 @@ use postgres_ha_core::operate::{
     plan_restart, plan_scale,
 };
 
-use super::local::recorded_values;
 use super::operate::{Done, confirm_steps, execute, open, policy, report, running_senders};
 use super::rotate::run_rotation;
 use crate::ExitStatus;
 use crate::args::ApplyArgs;
 use crate::input::{Privacy, read};
+use crate::local::lifecycle::recorded_values;
 use crate::report::checked_values;
 use crate::transport::Transport;
 

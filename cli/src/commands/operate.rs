@@ -17,13 +17,14 @@ use postgres_ha_core::operate::{
 };
 use serde_json::{Value, json};
 
-use super::local::{existing, recorded_values, supervisor_running};
+use super::local::existing;
 use crate::ExitStatus;
 use crate::args::{
     DsnArgs, DsnRole, FailoverArgs, OperateArgs, ReinitArgs, RestartArgs, ScaleArgs, StatusArgs,
     StatusFormat, SwitchoverArgs,
 };
 use crate::local::api;
+use crate::local::lifecycle::{recorded_values, supervisor_running};
 use crate::local::loopback::Loopback;
 use crate::local::state::{Cluster, ClusterFile};
 use crate::report::write_stdout;

@@ -15,10 +15,10 @@ use postgres_ha_core::operate::{Journal, Phase, Request, RotationUser, Sql};
 use postgres_ha_core::render::patroni::CredentialKey;
 use serde_json::json;
 
-use super::local::recorded_values;
 use super::operate::{Target, confirm_steps, open};
 use crate::ExitStatus;
 use crate::args::{RotateArgs, StatusFormat};
+use crate::local::lifecycle::recorded_values;
 use crate::report::write_stdout;
 use crate::secrets::random_password;
 use crate::transport::Transport;

@@ -2,6 +2,7 @@
 //! platform's role (restart, fence, hand over leadership).
 
 pub(crate) mod api;
+pub(crate) mod lifecycle;
 pub(crate) mod loopback;
 pub(crate) mod process;
 pub(crate) mod scale;

@@ -12,7 +12,8 @@ use postgres_ha_core::render::etcd::{PATRONI_USER, member_key};
 use postgres_ha_core::render::patroni::CredentialKey;
 
 use super::api;
-use super::process::{alive, free_port};
+use super::lifecycle::hold_members;
+use super::process::free_port;
 use super::state::Cluster;
 
 /// Waits until the supervisor's record shows `members` Patroni slots.
@@ -96,27 +97,10 @@ pub(crate) fn shrink(cluster: &Cluster, members: &[String], purge: bool) -> anyh
         "only the last members can be removed (as a stateful workload removes its highest replicas)"
     );
     // A clean stop first: the supervisor neither fences nor restarts a held member.
-    let mut held = cluster.load_held();
-    held.extend(&leaving);
-    cluster.save_held(&held)?;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let pids = cluster.load_pids();
-        if leaving
-            .iter()
-            .all(|i| !pids.patroni.get(*i).copied().flatten().is_some_and(alive))
-        {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the members did not stop in time; see `local logs {} supervisor`",
-            cluster.name
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    hold_members(cluster, &leaving.iter().copied().collect::<Vec<_>>(), true)?;
     file.ports.members.truncate(keep);
     cluster.save(&file)?;
+    let mut held = cluster.load_held();
     held.retain(|i| *i < keep);
     cluster.save_held(&held)?;
     wait_for_supervisor(cluster, keep)?;
