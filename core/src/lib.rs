@@ -1,5 +1,6 @@
-//! postgres-ha core: the values model, its schema, the HA rules and (later) rendering
-//! and day-2 planning. Pure: no I/O, no printing, builds for `wasm32-unknown-unknown`.
+//! postgres-ha core: the values model, its schema, the HA rules, rendering
+//! ([`render`]) and the planning of day-2 operations ([`operate`]). Pure: no I/O, no
+//! printing, no clock; builds for `wasm32-unknown-unknown`.
 //!
 //! The entry point is [`check`]: values file bytes in, [`Checked`] out.
 
