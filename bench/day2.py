@@ -52,6 +52,7 @@ args.add_argument("runtime")
 args.add_argument("--runs", type=int, default=5)
 args.add_argument("--json", action="store_true")
 args.add_argument("--ops", default="switchover,restart,rotate")
+args.add_argument("--keep", action="store_true", help="leave the cluster running, for inspection")
 ARGS = args.parse_args()
 
 STATE = tempfile.mkdtemp(prefix="day2-")
@@ -232,8 +233,11 @@ def main():
                 print(f"run {i + 1} {key}: gap {gap:.3f} s, {failed} failed", file=sys.stderr)
     finally:
         STOP.set()
-        cli("local", "down", NAME, "--purge", check=False)
-        shutil.rmtree(STATE, ignore_errors=True)
+        if ARGS.keep:
+            print(f"kept: {STATE}", file=sys.stderr)
+        else:
+            cli("local", "down", NAME, "--purge", check=False)
+            shutil.rmtree(STATE, ignore_errors=True)
     if ARGS.json:
         print(json.dumps(results))
         return
