@@ -66,16 +66,31 @@ pub fn check_changed(bytes: &[u8], changes: &[(&str, serde_json::Value)]) -> Che
 
 /// Sets the value at a JSON pointer, creating objects on the way.
 fn set_pointer(root: &mut serde_json::Value, pointer: &str, new: serde_json::Value) {
+    let keys: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    set_path(root, &keys, new);
+}
+
+/// Sets the value under `keys`, replacing what is not an object on the way with one.
+pub(crate) fn set_path<K: AsRef<str>>(
+    root: &mut serde_json::Value,
+    keys: &[K],
+    new: serde_json::Value,
+) {
     let mut at = root;
-    for segment in pointer.split('/').skip(1) {
-        let key = segment.replace("~1", "/").replace("~0", "~");
+    for key in keys {
         if !at.is_object() {
             *at = serde_json::Value::Object(serde_json::Map::new());
         }
         let Some(object) = at.as_object_mut() else {
             return;
         };
-        at = object.entry(key).or_insert(serde_json::Value::Null);
+        at = object
+            .entry(key.as_ref().to_owned())
+            .or_insert(serde_json::Value::Null);
     }
     *at = new;
 }

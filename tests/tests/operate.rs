@@ -321,13 +321,8 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
     stop_writer_and_check(&mut writer, &acked_file, &all_ports, PASSWORD);
 
     // No password in anything a command printed.
-    let credentials = std::fs::read_to_string(cluster.dir().join("credentials.yaml")).unwrap();
-    let mut passwords: Vec<String> = credentials
-        .lines()
-        .filter(|l| l.contains("-password:"))
-        .map(|l| l.split_once(": ").unwrap().1.trim_matches('"').to_owned())
-        .collect();
-    assert_eq!(passwords.len(), 6, "{}", credentials.lines().count());
+    let mut passwords: Vec<String> = credentials(&cluster).into_values().collect();
+    assert_eq!(passwords.len(), 6, "the six internal passwords");
     passwords.push(PASSWORD.to_owned());
     run.assert_no_password(&passwords);
 }
@@ -666,10 +661,6 @@ fn apply_carries_changed_values_out() {
     let mut run = Run::new(&cluster);
     let base = std::fs::read_to_string(&cluster.values).unwrap();
     let file = cluster.state.path().join("changed.yaml");
-    let values = |extra: &str| {
-        std::fs::write(&file, format!("{base}{extra}")).unwrap();
-        file.to_str().unwrap().to_owned()
-    };
     let show = |name: &str| {
         let status = cluster.status();
         let port = Local::member(&status, "leader").unwrap()["port"]
@@ -681,8 +672,7 @@ fn apply_carries_changed_values_out() {
             .to_owned()
     };
 
-    let same = values("");
-    let out = run.ok(&["apply", "-f", &same, "--yes"]);
+    let out = run.ok(&["apply", "-f", cluster.values.to_str().unwrap(), "--yes"]);
     assert!(out.stdout.contains("nothing to apply"), "{}", out.stdout);
 
     // A dynamic parameter: reloaded, no restart.

@@ -126,9 +126,7 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
 fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
     let running = supervisor_running(cluster);
     let view = if running {
-        Loopback::new(cluster, file)
-            .ok()
-            .and_then(|t| t.view().ok())
+        api::view(&api::client(), &file.api_ports())
     } else {
         None
     };
@@ -876,7 +874,7 @@ fn measure_gap(transport: &dyn Transport, old: &str, new: &str, done: &AtomicBoo
             last_old = probe;
         } else if writable(transport, new) {
             return Some(Instant::now().duration_since(last_old).as_secs_f64());
-        } else if done.load(Ordering::Relaxed) && !writable(transport, new) {
+        } else if done.load(Ordering::Relaxed) {
             return None;
         }
     }

@@ -233,12 +233,6 @@ impl Sql {
         Self::plain("CHECKPOINT")
     }
 
-    /// `t` on a replica, `f` on a primary that accepts writes.
-    #[must_use]
-    pub const fn in_recovery() -> Self {
-        Self::plain("SELECT pg_is_in_recovery()")
-    }
-
     /// Drops the named replication slots (comma-separated) that no member uses.
     #[must_use]
     pub fn drop_slots(slots: String) -> Self {

@@ -76,30 +76,6 @@ impl RotationUser {
         }
     }
 
-    #[must_use]
-    pub fn from_word(word: &str) -> Option<Self> {
-        [
-            Self::App,
-            Self::Superuser,
-            Self::Replication,
-            Self::Rewind,
-            Self::RestApi,
-        ]
-        .into_iter()
-        .find(|u| u.word() == word)
-    }
-}
-
-/// A login a rotation checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Login {
-    /// A database role; `replication` for a physical replication connection.
-    Database { user: String, replication: bool },
-    /// Patroni's REST API.
-    RestApi,
-}
-
-impl RotationUser {
     /// How to check this user's password.
     #[must_use]
     pub fn login(self, app_user: &str) -> Login {
@@ -111,6 +87,15 @@ impl RotationUser {
             None => Login::RestApi,
         }
     }
+}
+
+/// A login a rotation checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// A database role; `replication` for a physical replication connection.
+    Database { user: String, replication: bool },
+    /// Patroni's REST API.
+    RestApi,
 }
 
 /// The phases in order; the journal records the last one done.
@@ -232,9 +217,6 @@ mod tests {
         );
         assert_eq!(RotationUser::parse("nobody", "app"), None);
         assert_eq!(RotationUser::RestApi.role("app"), None);
-        for user in [RotationUser::App, RotationUser::RestApi] {
-            assert_eq!(RotationUser::from_word(user.word()), Some(user));
-        }
     }
 
     #[test]

@@ -100,20 +100,9 @@ pub const CONFIG_PASSWORD_PATHS: [(CredentialKey, &[&str]); 4] = [
 /// Writes the passwords into a generated configuration (see [`CONFIG_PASSWORD_PATHS`]).
 pub fn insert_passwords(config: &mut Value, credentials: &super::Credentials) {
     for (key, path) in CONFIG_PASSWORD_PATHS {
-        let Some(password) = credentials.get(key) else {
-            continue;
-        };
-        let mut at = &mut *config;
-        for segment in path {
-            if !at.is_object() {
-                *at = Value::Object(Map::new());
-            }
-            at = match at {
-                Value::Object(object) => object.entry((*segment).to_owned()).or_insert(Value::Null),
-                _ => unreachable!("made an object above"),
-            };
+        if let Some(password) = credentials.get(key) {
+            crate::check::set_path(config, path, json!(password));
         }
-        *at = json!(password);
     }
 }
 
