@@ -34,10 +34,11 @@ fi
 # Debian packages: rustc-web and its std source build `core` for wasm32 (see
 # scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
 # configuration; etcd-client's etcdctl runs the rendered etcd authentication set-up;
-# util-linux brings setpriv and unshare, iproute2 `ip` for the tests'
+# util-linux brings setpriv and unshare, procps `kill` (the tests' signals),
+# iproute2 `ip` for the tests'
 # network namespaces. (The runtime installer below brings what PostgreSQL, Patroni and
 # etcd need.)
-DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux iproute2 etcd-client"
+DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux procps iproute2 etcd-client"
 # shellcheck disable=SC2086
 if ! dpkg -s $DEBS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
