@@ -158,6 +158,27 @@ impl Local {
         (writer, acked_file)
     }
 
+    /// After a failure: the end of every server log, for the test's output (the state
+    /// directory is purged on drop).
+    #[allow(clippy::print_stderr)] // the harness shows a failed test's stderr
+    fn show_logs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+            return;
+        };
+        let mut logs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!("==> {} <==\n{}", log.display(), tail.join("\n"));
+        }
+    }
+
     pub fn recorded_pids(&self) -> Vec<u32> {
         let text = std::fs::read_to_string(self.dir().join("pids.json")).unwrap_or_default();
         let pids: Value = serde_json::from_str(&text).unwrap_or_default();
@@ -181,6 +202,9 @@ impl Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.show_logs();
+        }
         let pids = self.recorded_pids();
         let _ = self.cli(&["local", "down", &self.name, "--purge"], 120);
         for pid in pids.into_iter().filter(|p| alive(u64::from(*p))) {
@@ -209,29 +233,42 @@ pub fn lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Inserts ids in a loop on the read-write DSN, reconnecting after an error; writes
-/// each acknowledged id and its time to OUT, and the time of each failed insert on
-/// an open connection (a failed client transaction) to OUT.failed.
+/// each acknowledged id and its time to OUT, the time of each failed insert on an
+/// open connection (a failed client transaction) to OUT.failed, and each connection
+/// and error, timed, to OUT.events (read by [`writer_events`] when a test fails).
 pub const WRITER: &str = r#"
 import sys, time, psycopg
 dsn, password, seconds, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 end = time.time() + seconds
 conn, i = None, 0
-with open(out, "w") as acked, open(out + ".failed", "w") as failed:
+with open(out, "w") as acked, open(out + ".failed", "w") as failed, open(out + ".events", "w") as events:
     while time.time() < end:
         i += 1
+        started = time.time()
         try:
             if conn is None:
                 conn = psycopg.connect(dsn, password=password, autocommit=True)
-        except Exception:
+                events.write(f"{started:.3f} {time.time():.3f} connected to port {conn.info.port}\n")
+                events.flush()
+        except Exception as e:
+            events.write(f"{started:.3f} {time.time():.3f} connect failed: {e!r}\n")
+            events.flush()
             time.sleep(0.02)
             continue
         try:
+            started = time.time()
             conn.execute("insert into acked (id) values (%s)", (i,))
-            acked.write(f"{i} {time.time():.3f}\n")
+            done = time.time()
+            acked.write(f"{i} {done:.3f}\n")
             acked.flush()
-        except Exception:
+            if done - started > 1:
+                events.write(f"{started:.3f} {done:.3f} slow insert {i}\n")
+                events.flush()
+        except Exception as e:
             failed.write(f"{time.time():.3f}\n")
             failed.flush()
+            events.write(f"{started:.3f} {time.time():.3f} insert {i} failed: {e!r}\n")
+            events.flush()
             conn = None
             time.sleep(0.02)
 "#;
@@ -249,7 +286,6 @@ pub fn read_acked(path: &std::path::Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
-/// Members that accept read-write sessions right now.
 /// How many inserts failed on an open connection.
 pub fn failed_writes(acked: &std::path::Path) -> usize {
     let mut path = acked.as_os_str().to_owned();
@@ -257,6 +293,14 @@ pub fn failed_writes(acked: &std::path::Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
+/// The writer's connections, errors and slow inserts, timed (for failure messages).
+pub fn writer_events(acked: &std::path::Path) -> String {
+    let mut path = acked.as_os_str().to_owned();
+    path.push(".events");
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Members that accept read-write sessions right now.
 #[must_use]
 pub fn primaries(ports: &[u64]) -> Vec<u64> {
     primaries_as(ports, PASSWORD)
