@@ -6,7 +6,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use postgres_ha_core::yaml::MAX_BYTES;
+use postgres_ha_core::MAX_BYTES;
 
 /// Why a file could not be read; the message names the file and what to do.
 #[derive(Debug)]

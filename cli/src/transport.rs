@@ -3,7 +3,7 @@
 //! Plane one will run the same requests through the workload exec websocket.
 
 use postgres_ha_core::operate::{Answer, ClusterView, Login, Request, Sql};
-use postgres_ha_core::render::patroni::CredentialKey;
+use postgres_ha_core::render::CredentialKey;
 
 /// Patroni and PostgreSQL of each member, as a target reaches them.
 pub(crate) trait Transport: Send + Sync {

@@ -18,9 +18,9 @@ use crate::schema::did_you_mean;
 use crate::yaml::{self, Secrecy};
 
 /// Shortest internal password accepted (generated ones have 32 characters).
-pub const MIN_INTERNAL_PASSWORD_CHARS: usize = 16;
+pub(crate) const MIN_INTERNAL_PASSWORD_CHARS: usize = 16;
 /// Longest password accepted anywhere.
-pub const MAX_PASSWORD_CHARS: usize = 1000;
+pub(crate) const MAX_PASSWORD_CHARS: usize = 1000;
 
 /// How a credentials file's name ends (`NAME.credentials.yaml`); `validate` checks
 /// such files as credentials files.

@@ -186,7 +186,7 @@ impl PartialOrd for Pending {
 /// source order in a bounded heap and counts the rest, so memory and output stay
 /// bounded however many problems a file has. Positions are computed once, at the end.
 #[derive(Debug)]
-pub struct Reporter<'a> {
+pub(crate) struct Reporter<'a> {
     text: &'a str,
     kept: std::collections::BinaryHeap<Pending>,
     /// Fingerprints of everything reported, to drop exact repeats.
@@ -200,7 +200,7 @@ pub struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     #[must_use]
-    pub fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Self {
             text,
             kept: std::collections::BinaryHeap::new(),
@@ -213,7 +213,7 @@ impl<'a> Reporter<'a> {
     }
 
     /// Records a diagnostic with the code's default severity.
-    pub fn report(
+    pub(crate) fn report(
         &mut self,
         code: Code,
         path: &str,
@@ -225,7 +225,7 @@ impl<'a> Reporter<'a> {
     }
 
     /// Records a diagnostic with an explicit severity.
-    pub fn report_with(
+    pub(crate) fn report_with(
         &mut self,
         code: Code,
         severity: Severity,
@@ -270,14 +270,14 @@ impl<'a> Reporter<'a> {
     }
 
     #[must_use]
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.errors > 0
     }
 
     /// The diagnostics in source order (then by code), as every output shows them,
     /// with one summary at the end when some were left out.
     #[must_use]
-    pub fn finish(self) -> Vec<Diagnostic> {
+    pub(crate) fn finish(self) -> Vec<Diagnostic> {
         let lines = LineIndex::new(self.text);
         let text = self.text;
         let at = |span: Span| {

@@ -4,26 +4,36 @@
 //!
 //! The entry point is [`check`]: values file bytes in, [`Checked`] out.
 
-pub mod codes;
-pub mod credentials;
-pub mod diagnostic;
-pub mod limits;
+// The public API: the check entry point and its diagnostics at the root, and four
+// modules a consumer works with — the values model, rendering, day-2 planning and the
+// local target's layout. Everything else is private; each module's `pub use` list
+// says what leaves it.
 pub mod local;
 pub mod operate;
-pub mod pg_parameters;
-mod pg_settings;
-pub mod quantity;
 pub mod render;
-pub mod schema;
-pub mod secrets;
 pub mod values;
-pub mod yaml;
 
 mod check;
+mod codes;
+mod credentials;
+mod diagnostic;
+mod limits;
+mod pg_parameters;
+mod pg_settings;
+mod quantity;
 mod rules;
+mod schema;
+mod secrets;
+mod yaml;
 
 pub use check::{Checked, check, check_changed, check_str};
 pub use codes::Code;
+pub use credentials::{
+    CredentialsFile, FILE_SUFFIX as CREDENTIALS_FILE_SUFFIX, check_credentials,
+    file_name as credentials_file_name, internal_password_problem,
+};
 pub use diagnostic::{Diagnostic, LineIndex, MAX_DIAGNOSTICS, Position, Severity, Span};
 pub use rules::MIN_PASSWORD_CHARS;
+pub use schema::schema_json;
 pub use values::Values;
+pub use yaml::{MAX_BYTES, replace_scalar};

@@ -9,7 +9,7 @@ use crate::pg_settings::SETTINGS;
 
 /// A parameter's type, as `pg_settings.vartype` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Bool,
     Integer,
     Real,
@@ -19,7 +19,7 @@ pub enum Kind {
 
 /// One row of `pg_settings`.
 #[derive(Clone, Copy, Debug)]
-pub struct Setting {
+pub(crate) struct Setting {
     pub name: &'static str,
     pub kind: Kind,
     /// Base unit (`8kB`, `kB`, `MB`, `B`, `ms`, `s`, `min`) or empty.
@@ -33,7 +33,7 @@ pub struct Setting {
 
 /// The setting named `name`, compared without case as PostgreSQL does.
 #[must_use]
-pub fn lookup(name: &str) -> Option<&'static Setting> {
+pub(crate) fn lookup(name: &str) -> Option<&'static Setting> {
     let lower = name.to_ascii_lowercase();
     SETTINGS
         .binary_search_by(|s| s.name.to_ascii_lowercase().cmp(&lower))
@@ -43,19 +43,19 @@ pub fn lookup(name: &str) -> Option<&'static Setting> {
 
 /// PostgreSQL's own spelling of a parameter name (`DateStyle` for `datestyle`).
 #[must_use]
-pub fn canonical_name(name: &str) -> Option<&'static str> {
+pub(crate) fn canonical_name(name: &str) -> Option<&'static str> {
     lookup(name).map(|s| s.name)
 }
 
 /// Every parameter name, for "did you mean".
 #[must_use]
-pub fn names() -> Vec<String> {
+pub(crate) fn names() -> Vec<String> {
     SETTINGS.iter().map(|s| s.name.to_owned()).collect()
 }
 
 /// Custom parameters (`extension.name`) are the extension's to check.
 #[must_use]
-pub fn is_custom(name: &str) -> bool {
+pub(crate) fn is_custom(name: &str) -> bool {
     name.contains('.')
 }
 
@@ -109,7 +109,7 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
 
 /// Why `value` is not a valid value of `setting`, if it is not.
 #[must_use]
-pub fn value_problem(setting: &Setting, value: &Value) -> Option<String> {
+pub(crate) fn value_problem(setting: &Setting, value: &Value) -> Option<String> {
     let text = match value {
         Value::String(s) => s.clone(),
         Value::Bool(b) => if *b { "on" } else { "off" }.to_owned(),

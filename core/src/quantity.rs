@@ -10,9 +10,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Pattern of a CPU quantity: cores (`1`, `0.5`) or whole millicores (`500m`).
-pub const CPU_PATTERN: &str = "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$";
+pub(crate) const CPU_PATTERN: &str = "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$";
 /// Pattern of a memory quantity: bytes with an optional binary or decimal suffix.
-pub const MEMORY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$";
+pub(crate) const MEMORY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$";
 
 macro_rules! quantity_type {
     ($name:ident, $pattern:ident, $doc:literal) => {
@@ -93,7 +93,7 @@ quantity_type!(
 
 /// CPU in millicores, or `None` when the text is not a CPU quantity.
 #[must_use]
-pub fn cpu_millicores(text: &str) -> Option<f64> {
+pub(crate) fn cpu_millicores(text: &str) -> Option<f64> {
     if let Some(milli) = text.strip_suffix('m') {
         return (!milli.is_empty() && milli.bytes().all(|b| b.is_ascii_digit()))
             .then(|| milli.parse::<f64>().ok())
@@ -104,7 +104,7 @@ pub fn cpu_millicores(text: &str) -> Option<f64> {
 
 /// Memory in MiB, or `None` when the text is not a memory quantity.
 #[must_use]
-pub fn memory_mebibytes(text: &str) -> Option<f64> {
+pub(crate) fn memory_mebibytes(text: &str) -> Option<f64> {
     const SUFFIXES: [(&str, f64); 12] = [
         ("Ki", 1024.0),
         ("Mi", 1024.0 * 1024.0),
@@ -138,7 +138,7 @@ fn decimal(text: &str) -> Option<f64> {
 /// A corrected spelling for a memory quantity written the way people often do
 /// (`2GB`, `512 mb`, `1.5GiB`), or `None` if no obvious fix exists.
 #[must_use]
-pub fn suggest_memory(text: &str) -> Option<String> {
+pub(crate) fn suggest_memory(text: &str) -> Option<String> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let split = compact
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -159,7 +159,7 @@ pub fn suggest_memory(text: &str) -> Option<String> {
 
 /// A corrected spelling for a CPU quantity (`500 m`, `0.5 cores`, `1cpu`, `500mcpu`).
 #[must_use]
-pub fn suggest_cpu(text: &str) -> Option<String> {
+pub(crate) fn suggest_cpu(text: &str) -> Option<String> {
     let compact: String = text
         .chars()
         .filter(|c| !c.is_whitespace())

@@ -20,11 +20,11 @@ use crate::values::Values;
 use crate::yaml::{Document, type_phrase};
 
 /// The `$id` of the schema, so editors can cache it.
-pub const SCHEMA_ID: &str = "https://postgres-ha.invalid/values.schema.json";
+pub(crate) const SCHEMA_ID: &str = "https://postgres-ha.invalid/values.schema.json";
 
 /// The generated schema as a JSON value.
 #[must_use]
-pub fn schema() -> &'static Value {
+pub(crate) fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let generator = SchemaSettings::draft2020_12().into_generator();
@@ -90,7 +90,7 @@ fn validator() -> &'static jsonschema::Validator {
 
 /// Every property name the schema knows, at any depth (`password`, `replicas`, …).
 #[must_use]
-pub fn is_known_key(key: &str) -> bool {
+pub(crate) fn is_known_key(key: &str) -> bool {
     static KEYS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
     KEYS.get_or_init(|| {
         fn walk(node: &Value, keys: &mut std::collections::HashSet<String>) {
@@ -170,7 +170,7 @@ impl Finding {
 
 /// Dotted form of a pointer for messages: `/etcd/replicas` → `etcd.replicas`.
 #[must_use]
-pub fn dotted(pointer: &str) -> String {
+pub(crate) fn dotted(pointer: &str) -> String {
     let dotted = pointer
         .trim_start_matches('/')
         .split('/')
@@ -658,7 +658,7 @@ fn resolve<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
 
 /// The closest candidate to a misspelt word, if one is close enough to suggest.
 #[must_use]
-pub fn did_you_mean(given: &str, candidates: &[String]) -> Option<String> {
+pub(crate) fn did_you_mean(given: &str, candidates: &[String]) -> Option<String> {
     let given_lower = given.to_lowercase().replace('-', "_");
     candidates
         .iter()

@@ -21,7 +21,7 @@ const WHOLE_TOKEN_BELOW: usize = 4;
 /// and its misspellings (`passwd`, `pasword`, `Password`), and names that say
 /// pass/pwd/secret/token anywhere (`db_pass`, `pgpassword`, `apiToken`).
 #[must_use]
-pub fn is_secret_key(key: &str) -> bool {
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let normal: String = key
         .chars()
         .filter(|c| c.is_alphanumeric())
@@ -68,13 +68,13 @@ fn secret_token(word: &str) -> bool {
 /// `password hunter2`, `pw=x`): a secret word with more text after it. YAML reads
 /// `password:hunter2` (no space) as one string, so it is no key and value to hide.
 #[must_use]
-pub fn looks_like_secret_assignment(text: &str) -> bool {
+pub(crate) fn looks_like_secret_assignment(text: &str) -> bool {
     secret_words(text).any(|word| !text[word.end..].trim().is_empty())
 }
 
 /// What the parser learnt about secrets in one text.
 #[derive(Clone, Debug, Default)]
-pub struct SecretFacts {
+pub(crate) struct SecretFacts {
     /// Source spans of secret scalars (values under secret keys, the anchored
     /// scalars their aliases point at, and everything inside a secret container).
     pub spans: Vec<Span>,
@@ -93,7 +93,7 @@ pub struct SecretFacts {
 
 /// Masks secrets by value; built once per checked text.
 #[derive(Clone, Debug)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     values: HashSet<String>,
     matcher: Option<AhoCorasick>,
 }
@@ -101,7 +101,7 @@ pub struct Secrets {
 impl Secrets {
     /// A masker for the given secret values (empty values are ignored).
     #[must_use]
-    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn new(values: impl IntoIterator<Item = String>) -> Self {
         let values: HashSet<String> = values.into_iter().filter(|v| !v.is_empty()).collect();
         let mut patterns: Vec<&str> = values.iter().map(String::as_str).collect();
         patterns.sort_unstable();
@@ -118,13 +118,13 @@ impl Secrets {
 
     /// Whether `text` is, or contains, a secret value.
     #[must_use]
-    pub fn touches(&self, text: &str) -> bool {
+    pub(crate) fn touches(&self, text: &str) -> bool {
         !self.occurrences(text).is_empty()
     }
 
     /// Whether `text` is exactly a secret value.
     #[must_use]
-    pub fn is_secret(&self, text: &str) -> bool {
+    pub(crate) fn is_secret(&self, text: &str) -> bool {
         self.values.contains(text)
     }
 
@@ -153,7 +153,7 @@ impl Secrets {
     /// `` `…` `` and `"…"`. The words around them are the message's own, so a password
     /// that happens to be `password` does not garble "postgres.password is weak".
     #[must_use]
-    pub fn mask(&self, text: &str) -> String {
+    pub(crate) fn mask(&self, text: &str) -> String {
         if self.matcher.is_none() {
             return text.to_owned();
         }
@@ -192,7 +192,7 @@ impl Secrets {
 
     /// Masks the words of a diagnostic that could carry a value: quoted parts of the
     /// message and help, and each segment of the path (a secret used as a key).
-    pub fn mask_diagnostic(&self, diagnostic: &mut Diagnostic) {
+    pub(crate) fn mask_diagnostic(&self, diagnostic: &mut Diagnostic) {
         diagnostic.message = self.mask(&diagnostic.message);
         diagnostic.help = diagnostic.help.as_deref().map(|h| self.mask(h));
         diagnostic.path = diagnostic
@@ -216,7 +216,12 @@ impl Secrets {
     /// stay visible when a secret value happens to equal one (`password: password`
     /// still shows its key).
     #[must_use]
-    pub fn display(&self, text: &str, facts: &SecretFacts, keep: &dyn Fn(&str) -> bool) -> String {
+    pub(crate) fn display(
+        &self,
+        text: &str,
+        facts: &SecretFacts,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> String {
         let mut hidden = vec![false; text.len()];
         let mut hide = |range: std::ops::Range<usize>| {
             let end = range.end.min(hidden.len());

@@ -16,16 +16,16 @@ use crate::secrets::{SecretFacts, Secrets, is_secret_key, looks_like_secret_assi
 /// Largest values file accepted, in bytes.
 pub const MAX_BYTES: usize = 1 << 20;
 /// Deepest nesting of mappings and lists accepted.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// Most nodes that aliases may add in all.
-pub const MAX_ALIAS_NODES: usize = 10_000;
+pub(crate) const MAX_ALIAS_NODES: usize = 10_000;
 /// Most keys, values and list items a file may write. A values file has a few
 /// hundred; the limit keeps every later stage (schema, rules, reports) small.
-pub const MAX_NODES: usize = 10_000;
+pub(crate) const MAX_NODES: usize = 10_000;
 
 /// Where a node sits in the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeSpan {
+pub(crate) struct NodeSpan {
     /// The key that introduces the node, for mapping entries.
     pub key: Option<Span>,
     /// The node itself (for containers, from its first to its last token).
@@ -98,7 +98,7 @@ fn scalar_length(text: &str) -> Option<usize> {
 
 /// A parsed values document: the JSON value and a JSON pointer → span table.
 #[derive(Clone, Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub value: Value,
     nodes: HashMap<String, NodeSpan>,
     /// The secret values written in the file, to keep them out of messages.
@@ -108,7 +108,7 @@ pub struct Document {
 impl Document {
     /// The node at exactly this JSON pointer, if it is written in the file.
     #[must_use]
-    pub fn node(&self, pointer: &str) -> Option<NodeSpan> {
+    pub(crate) fn node(&self, pointer: &str) -> Option<NodeSpan> {
         self.nodes.get(pointer).copied()
     }
 
@@ -116,7 +116,7 @@ impl Document {
     /// scalar, the key of a container, or the nearest written ancestor for values
     /// that come from defaults.
     #[must_use]
-    pub fn span_of(&self, pointer: &str) -> Span {
+    pub(crate) fn span_of(&self, pointer: &str) -> Span {
         let mut pointer = pointer;
         loop {
             if let Some(node) = self.node(pointer) {
@@ -134,7 +134,7 @@ impl Document {
 
     /// The key span of a mapping entry, falling back to [`Document::span_of`].
     #[must_use]
-    pub fn key_span_of(&self, pointer: &str) -> Span {
+    pub(crate) fn key_span_of(&self, pointer: &str) -> Span {
         self.node(pointer)
             .and_then(|n| n.key)
             .unwrap_or_else(|| self.span_of(pointer))
@@ -144,14 +144,14 @@ impl Document {
 /// The outcome of parsing: a document unless parsing failed, plus what was learnt
 /// about secrets (even when parsing stopped part-way).
 #[derive(Debug)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     pub document: Option<Document>,
     pub secrets: SecretFacts,
 }
 
 /// Escapes one JSON-pointer segment (RFC 6901).
 #[must_use]
-pub fn escape_segment(segment: &str) -> String {
+pub(crate) fn escape_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
@@ -159,11 +159,11 @@ pub fn escape_segment(segment: &str) -> String {
 /// The scanner reads a whole flow collection that could be a key (a file written as
 /// one JSON object) before it emits its first event, so the node limit alone would
 /// come too late; this bound is checked before parsing and keeps that read small.
-pub const MAX_INDICATORS: usize = 4 * MAX_NODES;
+pub(crate) const MAX_INDICATORS: usize = 4 * MAX_NODES;
 
 /// Which values of a file are secrets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Secrecy {
+pub(crate) enum Secrecy {
     /// Values under keys that are or resemble `password` (a values file).
     SecretKeys,
     /// Every value; keys stay visible (a credentials file).
@@ -171,12 +171,12 @@ pub enum Secrecy {
 }
 
 /// Parses a values file, reporting problems to `reporter`.
-pub fn parse(text: &str, reporter: &mut Reporter<'_>) -> Parsed {
+pub(crate) fn parse(text: &str, reporter: &mut Reporter<'_>) -> Parsed {
     parse_with(text, reporter, Secrecy::SecretKeys)
 }
 
 /// Parses `text` with the given notion of what is secret.
-pub fn parse_with(text: &str, reporter: &mut Reporter<'_>, secrecy: Secrecy) -> Parsed {
+pub(crate) fn parse_with(text: &str, reporter: &mut Reporter<'_>, secrecy: Secrecy) -> Parsed {
     if let Some((at, _)) = text
         .bytes()
         .enumerate()
@@ -261,7 +261,7 @@ pub fn parse_with(text: &str, reporter: &mut Reporter<'_>, secrecy: Secrecy) -> 
 
 /// "a list", "a string", … for messages.
 #[must_use]
-pub fn type_phrase(value: &Value) -> &'static str {
+pub(crate) fn type_phrase(value: &Value) -> &'static str {
     match value {
         Value::Null => "empty (null)",
         Value::Bool(_) => "a boolean",

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postgres_ha_core::render::patroni::{Topology, patroni_config};
-use postgres_ha_core::render::scripts;
+use postgres_ha_core::render::{Topology, patroni_config, post_bootstrap};
 use postgres_ha_core::values::Values;
 use postgres_ha_tests::{Output, free_port, is_root, root, run};
 
@@ -119,7 +118,7 @@ fn patroni_runs_the_generated_configuration() {
     ));
 
     let script = base.join("post-bootstrap.sh");
-    std::fs::write(&script, scripts::post_bootstrap()).unwrap();
+    std::fs::write(&script, post_bootstrap()).unwrap();
     let mut values = Values::default();
     values.patroni.timing.ttl = Some(20);
     values.patroni.timing.loop_wait = Some(2);

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use postgres_ha_core::render::{self, Credentials, Release, lint::lint};
+use postgres_ha_core::render::{self, Credentials, Release, lint};
 use postgres_ha_core::values::{AccessType, TimingPreset, Values};
 use postgres_ha_core::{check, check_str};
 use postgres_ha_tests::{cli, cli_with, root, run, seed_values, tool};
@@ -34,18 +34,11 @@ fn render_yaml(values: &Values) -> String {
     render::to_yaml(&render::render(values, &release(), &credentials()).unwrap())
 }
 
-/// Parses multi-document YAML with our own parser (not the emitter that wrote it).
+/// Parses multi-document YAML with `serde_yaml`, a parser the emitter does not share.
 fn documents(yaml: &str) -> Vec<Value> {
     yaml.split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|doc| {
-            let mut reporter = postgres_ha_core::diagnostic::Reporter::new(doc);
-            let parsed = postgres_ha_core::yaml::parse(doc, &mut reporter);
-            parsed
-                .document
-                .unwrap_or_else(|| panic!("{:?}", reporter.finish()))
-                .value
-        })
+        .map(|doc| serde_yaml::from_str(doc).unwrap_or_else(|e| panic!("{e}: {doc}")))
         .collect()
 }
 
@@ -440,7 +433,7 @@ fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
     let resources = documents(&yaml);
     let secret = find(&resources, "db-credentials");
     assert_eq!(secret["data"]["password"], password);
-    let internal: Vec<String> = postgres_ha_core::render::patroni::CredentialKey::INTERNAL
+    let internal: Vec<String> = postgres_ha_core::render::CredentialKey::INTERNAL
         .iter()
         .map(|key| credentials().get(*key).unwrap().to_owned())
         .collect();
@@ -470,7 +463,7 @@ fn hostile_passwords_come_through_byte_exact_and_only_in_the_secret() {
             let value = var["value"].as_str().unwrap();
             // Besides secret references and paths, only Patroni's etcd user name and
             // protocol are plain values.
-            let plain = postgres_ha_core::render::patroni::etcd_env()
+            let plain = postgres_ha_core::render::etcd_env()
                 .iter()
                 .any(|(name, v)| var["name"] == *name && value == *v);
             assert!(
@@ -716,10 +709,7 @@ fn start_script_watchdog_fences_a_hung_patroni_within_the_bound() {
     let start = script.find("fence() {").unwrap();
     let end = script.find("watch &").unwrap() + "watch &".len();
     let block = script[start..end]
-        .replace(
-            postgres_ha_core::render::scripts::PGDATA,
-            data.to_str().unwrap(),
-        )
+        .replace(postgres_ha_core::render::PGDATA, data.to_str().unwrap())
         .replace(
             "gosu postgres patroni /tmp/patroni.yml &",
             "python3 -c \"$STANDIN\" &",

@@ -29,7 +29,7 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Reinit(args) => operate::reinit(&args),
         Command::Dsn(args) => operate::dsn_command(&args),
         Command::Schema => {
-            crate::report::write_stdout(&postgres_ha_core::schema::schema_json())?;
+            crate::report::write_stdout(&postgres_ha_core::schema_json())?;
             Ok(ExitStatus::Success)
         }
         Command::Explain(args) => explain::run(&args),

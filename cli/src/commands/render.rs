@@ -7,8 +7,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use postgres_ha_core::credentials::{CredentialsFile, check_credentials};
 use postgres_ha_core::render::{self, Credentials, Release};
+use postgres_ha_core::{CredentialsFile, check_credentials};
 use serde_json::Value;
 
 use crate::ExitStatus;
@@ -96,7 +96,7 @@ fn default_credentials_path(values: &Path, name: &str) -> PathBuf {
     } else {
         values.parent().unwrap_or(Path::new("."))
     };
-    dir.join(postgres_ha_core::credentials::file_name(name))
+    dir.join(postgres_ha_core::credentials_file_name(name))
 }
 
 enum Loaded {

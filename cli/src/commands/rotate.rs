@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use postgres_ha_core::credentials::internal_password_problem;
+use postgres_ha_core::internal_password_problem;
 use postgres_ha_core::operate::{Journal, Phase, Request, RotationUser, Sql};
-use postgres_ha_core::render::patroni::CredentialKey;
+use postgres_ha_core::render::CredentialKey;
 use serde_json::json;
 
 use super::operate::{Target, confirm_steps, open};

@@ -28,14 +28,14 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
         // first whatever render would refuse.
         let credentials = path
             .to_str()
-            .is_some_and(|p| p.ends_with(postgres_ha_core::credentials::FILE_SUFFIX));
+            .is_some_and(|p| p.ends_with(postgres_ha_core::CREDENTIALS_FILE_SUFFIX));
         let privacy = if credentials {
             Privacy::OwnerOnly
         } else {
             Privacy::Any
         };
         let checked = match read(path, privacy) {
-            Ok(bytes) if credentials => postgres_ha_core::credentials::check_credentials(&bytes).0,
+            Ok(bytes) if credentials => postgres_ha_core::check_credentials(&bytes).0,
             Ok(bytes) => check(&bytes),
             // Reported like any other problem, in every format; the other files are
             // still checked and the run ends with status 2.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use postgres_ha_core::operate::ClusterView;
-use postgres_ha_core::render::etcd::{EtcdUser, ROOT_USER, already_done, auth_steps};
+use postgres_ha_core::render::{ETCD_ROOT_USER, EtcdUser, already_done, auth_steps};
 use serde_json::{Value, json};
 
 pub(crate) fn client() -> reqwest::blocking::Client {
@@ -66,7 +66,14 @@ pub(crate) fn enable_etcd_auth(
     scope: &str,
     password: &dyn Fn(EtcdUser) -> String,
 ) -> anyhow::Result<()> {
-    if etcd_token(client, etcd_ports, ROOT_USER, &password(EtcdUser::Root)).is_some() {
+    if etcd_token(
+        client,
+        etcd_ports,
+        ETCD_ROOT_USER,
+        &password(EtcdUser::Root),
+    )
+    .is_some()
+    {
         return Ok(());
     }
     let port = *etcd_ports.first().context("no etcd member")?;
@@ -85,7 +92,13 @@ pub(crate) fn enable_etcd_auth(
         }
     }
     anyhow::ensure!(
-        etcd_token(client, etcd_ports, ROOT_USER, &password(EtcdUser::Root)).is_some(),
+        etcd_token(
+            client,
+            etcd_ports,
+            ETCD_ROOT_USER,
+            &password(EtcdUser::Root)
+        )
+        .is_some(),
         "etcd authentication was set up, but root cannot log in"
     );
     Ok(())

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use postgres_ha_core::local::member_name;
 use postgres_ha_core::operate::{Answer, Login, Method, Request, Sql};
-use postgres_ha_core::render::patroni::{CredentialKey, RESTAPI_USER, SUPERUSER};
-use postgres_ha_core::yaml::replace_scalar;
+use postgres_ha_core::render::{CredentialKey, RESTAPI_USER, SUPERUSER};
+use postgres_ha_core::replace_scalar;
 
 use super::process::hand_over;
 use super::state::{Cluster, ClusterFile};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use postgres_ha_core::local::{member_index, member_name, member_short};
-use postgres_ha_core::render::etcd::{PATRONI_USER, member_key};
-use postgres_ha_core::render::patroni::CredentialKey;
+use postgres_ha_core::render::CredentialKey;
+use postgres_ha_core::render::{ETCD_PATRONI_USER, member_key};
 
 use super::api;
 use super::lifecycle::hold_members;
@@ -115,7 +115,7 @@ pub(crate) fn shrink(cluster: &Cluster, members: &[String], purge: bool) -> anyh
         api::delete_key(
             &client,
             &file.etcd_client_ports(),
-            (PATRONI_USER, password),
+            (ETCD_PATRONI_USER, password),
             &key,
         )?;
     }

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use postgres_ha_core::credentials::{CredentialsFile, check_credentials};
 use postgres_ha_core::local::Ports;
+use postgres_ha_core::render::CredentialKey;
 use postgres_ha_core::render::Credentials;
-use postgres_ha_core::render::patroni::CredentialKey;
+use postgres_ha_core::{CredentialsFile, check_credentials};
 use serde::{Deserialize, Serialize};
 
 use super::process::is_root;
@@ -204,8 +204,8 @@ impl Cluster {
             index,
             &file.ports,
         );
-        let mut config = postgres_ha_core::render::patroni::patroni_config(values, &topology);
-        postgres_ha_core::render::patroni::insert_passwords(&mut config, credentials);
+        let mut config = postgres_ha_core::render::patroni_config(values, &topology);
+        postgres_ha_core::render::insert_passwords(&mut config, credentials);
         let path = home.join("patroni.yml");
         // JSON is YAML to Patroni and keeps `on`/`off` strings.
         crate::secrets::write_atomic(&path, &serde_json::to_string_pretty(&config)?, 0o600)?;

@@ -36,11 +36,11 @@ use postgres_ha_core::local::{
     BEFORE_STOP_SCRIPT, etcd_args, etcd_short, member_name, member_short,
 };
 use postgres_ha_core::render::Credentials;
-use postgres_ha_core::render::etcd::{EtcdUser, PATRONI_USER, leader_key};
-use postgres_ha_core::render::patroni::{
+use postgres_ha_core::render::{
     APP_DATABASE_ENV, APP_USERNAME_ENV, CredentialKey, PASSWORD_ENV, etcd_env,
 };
-use postgres_ha_core::render::scripts::{before_stop, post_bootstrap};
+use postgres_ha_core::render::{ETCD_PATRONI_USER, EtcdUser, leader_key};
+use postgres_ha_core::render::{before_stop, post_bootstrap};
 use postgres_ha_core::values::Values;
 
 use super::api;
@@ -543,7 +543,7 @@ impl Supervisor {
             &self.client,
             &etcd,
             (
-                PATRONI_USER,
+                ETCD_PATRONI_USER,
                 self.credentials
                     .get(CredentialKey::EtcdPatroni)
                     .unwrap_or_default(),

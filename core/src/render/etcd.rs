@@ -7,18 +7,18 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// Patroni's namespace: every cluster's keys live under `/postgres-ha/SCOPE/`.
-pub const NAMESPACE: &str = "/postgres-ha/";
+pub(crate) const NAMESPACE: &str = "/postgres-ha/";
 /// etcd's administrative user (etcd requires one, with its built-in `root` role,
 /// before authentication can be enabled).
 pub const ROOT_USER: &str = "root";
 /// The user Patroni (and the supervisor, for the leader key) connects as.
 pub const PATRONI_USER: &str = "patroni";
 /// The role that may read and write the cluster's keys, and nothing else.
-pub const PATRONI_ROLE: &str = "patroni";
+pub(crate) const PATRONI_ROLE: &str = "patroni";
 
 /// The prefix of every key of cluster `scope`.
 #[must_use]
-pub fn key_prefix(scope: &str) -> String {
+pub(crate) fn key_prefix(scope: &str) -> String {
     format!("{NAMESPACE}{scope}/")
 }
 
@@ -37,7 +37,7 @@ pub fn leader_key(scope: &str) -> String {
 /// Where one etcd member keeps its data, listens and finds its peers: all that differs
 /// between the local cluster and Control Plane.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EtcdMember {
+pub(crate) struct EtcdMember {
     pub name: String,
     pub data_dir: String,
     pub client_listen: String,
@@ -51,18 +51,18 @@ pub struct EtcdMember {
 
 /// Raft timers, in milliseconds, for the network the members share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EtcdTimers {
+pub(crate) struct EtcdTimers {
     pub heartbeat: u32,
     pub election: u32,
 }
 
 /// Loopback round trips are microseconds: short timers keep elections fast.
-pub const LOOPBACK_TIMERS: EtcdTimers = EtcdTimers {
+pub(crate) const LOOPBACK_TIMERS: EtcdTimers = EtcdTimers {
     heartbeat: 100,
     election: 1000,
 };
 /// Between machines and zones: tolerant of a slow round trip.
-pub const PLATFORM_TIMERS: EtcdTimers = EtcdTimers {
+pub(crate) const PLATFORM_TIMERS: EtcdTimers = EtcdTimers {
     heartbeat: 500,
     election: 5000,
 };
@@ -73,7 +73,7 @@ const QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Every flag of one etcd member, in order, as `(flag, value)`: the one list the
 /// local supervisor passes as arguments and the Control Plane start-up script writes.
 #[must_use]
-pub fn member_flags(
+pub(crate) fn member_flags(
     member: &EtcdMember,
     timers: EtcdTimers,
     values: &crate::values::Values,

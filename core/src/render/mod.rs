@@ -10,11 +10,24 @@ use serde_json::Value;
 
 use crate::values::Values;
 
-pub mod etcd;
-pub mod lint;
-pub mod patroni;
+pub(crate) mod etcd;
+pub(crate) mod lint;
+pub(crate) mod patroni;
 mod resources;
-pub mod scripts;
+pub(crate) mod scripts;
+
+// What the targets' edges use: Patroni's configuration and the internal credentials,
+// etcd's names and authentication plan, the scripts the local target runs as well.
+pub use etcd::{
+    AuthStep, EtcdUser, PATRONI_USER as ETCD_PATRONI_USER, ROOT_USER as ETCD_ROOT_USER,
+    already_done, auth_steps, leader_key, member_key,
+};
+pub use lint::lint;
+pub use patroni::{
+    APP_DATABASE_ENV, APP_USERNAME_ENV, CredentialKey, PASSWORD_ENV, RESTAPI_USER, SUPERUSER,
+    Topology, etcd_env, insert_passwords, patroni_config,
+};
+pub use scripts::{PGDATA, before_stop, post_bootstrap};
 
 /// Which release, where.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use crate::values::{ParameterValue, Values};
 
 /// Role names postgres-ha creates besides the application role.
 pub const SUPERUSER: &str = "postgres";
-pub const REPLICATION_USER: &str = "replicator";
-pub const REWIND_USER: &str = "rewind_user";
+pub(crate) const REPLICATION_USER: &str = "replicator";
+pub(crate) const REWIND_USER: &str = "rewind_user";
 pub const RESTAPI_USER: &str = "patroni";
 
 /// Environment variables that carry each password to Patroni and the bootstrap script.
@@ -30,7 +30,7 @@ pub const PASSWORD_ENV: [(&str, CredentialKey); 6] = [
 
 /// Environment variables that carry the etcd passwords to an etcd member (which sets
 /// up authentication).
-pub const ETCD_PASSWORD_ENV: [(&str, CredentialKey); 2] = [
+pub(crate) const ETCD_PASSWORD_ENV: [(&str, CredentialKey); 2] = [
     ("ETCD_ROOT_PASSWORD", CredentialKey::EtcdRoot),
     ("PATRONI_ETCD3_PASSWORD", CredentialKey::EtcdPatroni),
 ];
@@ -48,13 +48,13 @@ pub fn etcd_env() -> [(&'static str, &'static str); 2] {
 /// How long Patroni keeps the replication slot of a member that left: long enough
 /// for a restart, short enough that a removed member's slot stops pinning WAL.
 /// `scale` sets it to 0 while it removes members and back to this afterwards.
-pub const MEMBER_SLOTS_TTL: &str = "10min";
+pub(crate) const MEMBER_SLOTS_TTL: &str = "10min";
 
 /// The replication slot Patroni keeps for `member` on the leader, by Patroni's rule
 /// (`slot_name_from_member_name`): lower case, `-` and `.` as `_`, any other character
 /// outside `[a-z0-9_]` as `u` and its code point in four digits, at most 63 bytes.
 #[must_use]
-pub fn slot_name(member: &str) -> String {
+pub(crate) fn slot_name(member: &str) -> String {
     let mut name = String::new();
     for c in member.to_lowercase().chars() {
         match c {
@@ -78,7 +78,7 @@ pub const APP_DATABASE_ENV: &str = "APP_DATABASE";
 /// never writes them; a target that rotates passwords with a reload (the local
 /// cluster) adds them with [`insert_passwords`], since Patroni lets the environment
 /// it started with override the file on every reload.
-pub const CONFIG_PASSWORD_PATHS: [(CredentialKey, &[&str]); 4] = [
+pub(crate) const CONFIG_PASSWORD_PATHS: [(CredentialKey, &[&str]); 4] = [
     (
         CredentialKey::Superuser,
         &["postgresql", "authentication", "superuser", "password"],
@@ -97,7 +97,7 @@ pub const CONFIG_PASSWORD_PATHS: [(CredentialKey, &[&str]); 4] = [
     ),
 ];
 
-/// Writes the passwords into a generated configuration (see [`CONFIG_PASSWORD_PATHS`]).
+/// Writes the passwords into a generated configuration (at the paths in `CONFIG_PASSWORD_PATHS`).
 pub fn insert_passwords(config: &mut Value, credentials: &super::Credentials) {
     for (key, path) in CONFIG_PASSWORD_PATHS {
         if let Some(password) = credentials.get(key) {
@@ -207,7 +207,7 @@ pub struct Topology {
 
 /// How `postgres.parameters` may change a parameter the generator sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Override {
+pub(crate) enum Override {
     /// Never: replication, failover or login depends on the generator's value.
     Never,
     /// Only to one of these values.
@@ -220,7 +220,7 @@ pub enum Override {
 }
 
 /// One parameter the generator sets: its name, its value, and what users may do.
-pub struct GeneratedParameter {
+pub(crate) struct GeneratedParameter {
     pub name: &'static str,
     value: fn(&Values) -> Value,
     pub user: Override,
@@ -228,7 +228,7 @@ pub struct GeneratedParameter {
 
 /// Every parameter the generator sets, with the rule for overriding it: the one list
 /// both the generator and validation read.
-pub const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
+pub(crate) const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
     GeneratedParameter {
         name: "wal_level",
         value: |_| json!("replica"),
@@ -285,7 +285,7 @@ pub const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
 
 /// Parameters Patroni itself sets on every member (from its own configuration), or
 /// that point at files and addresses it owns: overriding them breaks it.
-pub const PATRONI_PARAMETERS: &[&str] = &[
+pub(crate) const PATRONI_PARAMETERS: &[&str] = &[
     "archive_command",
     "cluster_name",
     "config_file",
@@ -312,7 +312,7 @@ pub const PATRONI_PARAMETERS: &[&str] = &[
 /// How users may override parameter `name` (any case): `None` when postgres-ha does
 /// not set it.
 #[must_use]
-pub fn parameter_override(name: &str) -> Option<Override> {
+pub(crate) fn parameter_override(name: &str) -> Option<Override> {
     let name = name.to_ascii_lowercase();
     if PATRONI_PARAMETERS.contains(&name.as_str()) {
         return Some(Override::Never);
@@ -365,7 +365,7 @@ fn pg_hba(topology: &Topology) -> Vec<Value> {
 /// Patroni's dynamic configuration (kept in etcd) for the values: written at the
 /// first bootstrap, and what `apply` compares a running cluster's `GET /config` with.
 #[must_use]
-pub fn dynamic_config(values: &Values) -> Value {
+pub(crate) fn dynamic_config(values: &Values) -> Value {
     let timing = values.patroni.timing.effective();
     json!({
         "ttl": timing.ttl,

@@ -9,7 +9,7 @@ use std::fmt::Write;
 /// The data directory inside the PostgreSQL volume.
 pub const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// Where the rendered scripts are mounted in the PostgreSQL container.
-pub const POSTGRES_DIR: &str = "/etc/postgres-ha";
+pub(crate) const POSTGRES_DIR: &str = "/etc/postgres-ha";
 
 /// `post_bootstrap`: creates the application role and its database, once, on the
 /// first primary. Patroni passes a connection URL as `$1` and sets `PGPASSFILE`.
@@ -69,7 +69,7 @@ exit 0
 /// The PostgreSQL container's command on Control Plane: derives this member's name and
 /// addresses, runs Patroni, and fences PostgreSQL if Patroni exits.
 #[must_use]
-pub fn postgres_start(workload: &str, hang_bound: u32, stopping_bound: u32) -> String {
+pub(crate) fn postgres_start(workload: &str, hang_bound: u32, stopping_bound: u32) -> String {
     format!(
         r#"#!/bin/bash
 # postgres-ha member start-up (workload {workload}).
@@ -144,7 +144,7 @@ exit "$status"
 /// switchover (seconds) instead of a failover (ttl). The REST password is read from the
 /// environment inside Python, never placed on a command line.
 #[must_use]
-pub fn postgres_pre_stop(workload: &str) -> String {
+pub(crate) fn postgres_pre_stop(workload: &str) -> String {
     format!(
         r#"#!/bin/bash
 # Hand over leadership before this member stops (workload {workload}).
@@ -193,7 +193,7 @@ fn etcd_password_var(user: super::etcd::EtcdUser) -> &'static str {
 /// can log in, authentication is on and nothing is done; an interrupted set-up is
 /// run again (a user or role that exists already is not an error).
 #[must_use]
-pub fn etcd_enable_auth(scope: &str) -> String {
+pub(crate) fn etcd_enable_auth(scope: &str) -> String {
     let mut steps = String::new();
     for step in super::etcd::auth_steps(scope) {
         if step != super::etcd::AuthStep::Enable {
@@ -231,7 +231,7 @@ pub fn etcd_enable_auth(scope: &str) -> String {
 /// The etcd container's command: every member derives the same initial cluster from the
 /// replica DNS names; member 0 turns authentication on once the cluster answers.
 #[must_use]
-pub fn etcd_start(
+pub(crate) fn etcd_start(
     workload: &str,
     scope: &str,
     gvc: &str,
@@ -294,7 +294,7 @@ exit "$status"
 /// HAProxy configuration: one frontend on 5432 that forwards to whichever member
 /// answers 200 on Patroni's `/primary`.
 #[must_use]
-pub fn haproxy_config(postgres_workload: &str, gvc: &str, members: u32) -> String {
+pub(crate) fn haproxy_config(postgres_workload: &str, gvc: &str, members: u32) -> String {
     let mut servers = String::new();
     for i in 0..members {
         let _ = writeln!(
@@ -343,7 +343,7 @@ backend primary
 
 /// The proxy container's command: HAProxy expands `${{LOCATION}}` from its environment.
 #[must_use]
-pub fn proxy_start() -> String {
+pub(crate) fn proxy_start() -> String {
     r#"#!/bin/sh
 set -eu
 LOCATION="$(basename "$CPLN_LOCATION")"
