@@ -80,6 +80,11 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub strict: bool,
+    /// What a column counts in JSON output: characters, UTF-16 code units (as
+    /// JavaScript and editors do) or UTF-8 bytes. Human, SARIF and GitHub output
+    /// count characters.
+    #[arg(long, value_enum, default_value_t = PositionEncoding::Scalar)]
+    pub position_encoding: PositionEncoding,
     /// When to colour human output. `auto` honours `NO_COLOR` and whether stdout is a
     /// terminal.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -96,6 +101,26 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow annotations.
     Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PositionEncoding {
+    /// Unicode scalar values (characters).
+    Scalar,
+    /// UTF-16 code units.
+    Utf16,
+    /// UTF-8 bytes.
+    Utf8,
+}
+
+impl From<PositionEncoding> for postgres_ha_core::Encoding {
+    fn from(encoding: PositionEncoding) -> Self {
+        match encoding {
+            PositionEncoding::Scalar => Self::Scalar,
+            PositionEncoding::Utf16 => Self::Utf16,
+            PositionEncoding::Utf8 => Self::Utf8,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -190,3 +190,36 @@ impl Checked {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Encoding;
+
+    /// A secret is starred byte for byte in the shown source, yet columns after it
+    /// count its characters as the user's editor does.
+    #[test]
+    fn columns_after_a_masked_secret_count_its_characters() {
+        let secret = "ç😀ç😀ç😀ç😀-Secret-1";
+        let text = format!("postgres: {{password: \"{secret}\", username: 5}}\n");
+        let checked = check_str(&text);
+        assert!(!checked.display_source.contains(secret));
+        let d = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.path == "/postgres/username")
+            .expect("the username's type is reported");
+        let before = &text[..text.find(": 5").unwrap() + 2];
+        let column = |units: usize| units as u32 + 1;
+        assert_eq!(d.start(Encoding::Utf8).column, column(before.len()));
+        assert_eq!(
+            d.start(Encoding::Utf16).column,
+            column(before.encode_utf16().count())
+        );
+        assert_eq!(
+            d.start(Encoding::Scalar).column,
+            column(before.chars().count())
+        );
+        assert!(d.start(Encoding::Scalar).column < d.start(Encoding::Utf16).column);
+    }
+}

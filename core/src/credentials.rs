@@ -262,7 +262,12 @@ mod tests {
         let (checked, read) = check_credentials(text.as_bytes());
         assert!(read.is_none());
         assert_eq!(checked.diagnostics[0].code, Code::InvalidPassword);
-        assert_eq!(checked.diagnostics[0].start.line, 5);
+        assert_eq!(
+            checked.diagnostics[0]
+                .start(crate::diagnostic::Encoding::Scalar)
+                .line,
+            5
+        );
         let text = file()
             .to_text()
             .replace(&"B".repeat(32), "BBBBBBBBBBBBBBBBBBBB\\0BB");

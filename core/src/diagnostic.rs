@@ -1,7 +1,11 @@
 //! The one diagnostics model every edge (CLI formats, pre-commit, WASM) renders.
 //!
-//! Spans are byte ranges into the source; line and column are computed once here so
-//! every output agrees. Columns count Unicode scalar values, 1-based.
+//! Spans are byte ranges into the source. Line and column come from one function,
+//! [`LineIndex::position`], in the unit the edge asks for ([`Encoding`]): terminals
+//! count Unicode scalar values, browsers UTF-16 code units, byte-oriented tools UTF-8
+//! bytes. Each diagnostic carries its columns in all three (computed from the
+//! original text, which no edge sees: a secret's masked characters must not shift a
+//! column), so every output agrees and no edge does position arithmetic.
 
 use serde::{Serialize, Serializer};
 
@@ -51,11 +55,84 @@ impl Span {
     }
 }
 
-/// A 1-based line and column (in characters).
+/// A 1-based line and column (in the units of an [`Encoding`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Position {
     pub line: u32,
     pub column: u32,
+}
+
+/// What a column counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// UTF-8 bytes (byte-oriented tools).
+    Utf8,
+    /// UTF-16 code units (browsers, JavaScript, SARIF's default).
+    Utf16,
+    /// Unicode scalar values: characters, as a terminal shows them.
+    #[default]
+    Scalar,
+}
+
+impl Encoding {
+    pub const ALL: [Self; 3] = [Self::Utf8, Self::Utf16, Self::Scalar];
+
+    /// The name every edge accepts and prints.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Utf8 => "utf8",
+            Self::Utf16 => "utf16",
+            Self::Scalar => "scalar",
+        }
+    }
+
+    /// The encoding named `name` (`utf8`, `utf16`, `scalar`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
+    /// How many units of this encoding `text` takes.
+    fn units(self, text: &str) -> usize {
+        match self {
+            Self::Utf8 => text.len(),
+            Self::Utf16 => text.chars().map(char::len_utf16).sum(),
+            Self::Scalar => text.chars().count(),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a diagnostic starts and ends, in every [`Encoding`]: lines agree, columns
+/// differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    line: u32,
+    columns: [u32; 3],
+}
+
+impl Place {
+    fn new(lines: &LineIndex, text: &str, offset: u32) -> Self {
+        let mut columns = [0; 3];
+        let mut line = 1;
+        for encoding in Encoding::ALL {
+            let position = lines.position(text, offset, encoding);
+            columns[encoding.index()] = position.column;
+            line = position.line;
+        }
+        Self { line, columns }
+    }
+
+    fn in_encoding(self, encoding: Encoding) -> Position {
+        Position {
+            line: self.line,
+            column: self.columns[encoding.index()],
+        }
+    }
 }
 
 /// One finding about one place in a values file.
@@ -68,27 +145,54 @@ pub struct Diagnostic {
     pub message: String,
     /// JSON pointer of the value concerned (`/etcd/replicas`); empty for the document.
     pub path: String,
-    /// Where in the source; always inside the text (an empty file gives `0..0`).
+    /// Where in the source, in bytes; always inside the text (an empty file gives
+    /// `0..0`).
     pub span: Span,
-    pub start: Position,
-    pub end: Position,
     /// How to fix it, when there is something specific to say.
     pub help: Option<String>,
+    start: Place,
+    end: Place,
 }
 
-impl Serialize for Diagnostic {
+impl Diagnostic {
+    /// Where it starts, with columns in `encoding`.
+    #[must_use]
+    pub fn start(&self, encoding: Encoding) -> Position {
+        self.start.in_encoding(encoding)
+    }
+
+    /// Where it ends, with columns in `encoding`.
+    #[must_use]
+    pub fn end(&self, encoding: Encoding) -> Position {
+        self.end.in_encoding(encoding)
+    }
+
+    /// The diagnostic as every JSON output writes it, columns in `encoding`.
+    #[must_use]
+    pub fn in_encoding(&self, encoding: Encoding) -> InEncoding<'_> {
+        InEncoding(self, encoding)
+    }
+}
+
+/// A diagnostic serialized with its columns in one encoding: `code`, `severity`,
+/// `message`, `path`, `line`, `column`, `end_line`, `end_column`, `help`.
+pub struct InEncoding<'a>(&'a Diagnostic, Encoding);
+
+impl Serialize for InEncoding<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
+        let Self(d, encoding) = *self;
+        let (start, end) = (d.start(encoding), d.end(encoding));
         let mut s = serializer.serialize_struct("Diagnostic", 9)?;
-        s.serialize_field("code", self.code.as_str())?;
-        s.serialize_field("severity", &self.severity)?;
-        s.serialize_field("message", &self.message)?;
-        s.serialize_field("path", &self.path)?;
-        s.serialize_field("line", &self.start.line)?;
-        s.serialize_field("column", &self.start.column)?;
-        s.serialize_field("end_line", &self.end.line)?;
-        s.serialize_field("end_column", &self.end.column)?;
-        s.serialize_field("help", &self.help)?;
+        s.serialize_field("code", d.code.as_str())?;
+        s.serialize_field("severity", &d.severity)?;
+        s.serialize_field("message", &d.message)?;
+        s.serialize_field("path", &d.path)?;
+        s.serialize_field("line", &start.line)?;
+        s.serialize_field("column", &start.column)?;
+        s.serialize_field("end_line", &end.line)?;
+        s.serialize_field("end_column", &end.column)?;
+        s.serialize_field("help", &d.help)?;
         s.end()
     }
 }
@@ -113,10 +217,11 @@ impl LineIndex {
         Self { starts }
     }
 
-    /// Line and column of a byte offset; offsets past the end or inside a UTF-8
-    /// sequence are clamped rather than rejected, so this never panics.
+    /// Line and column of a byte offset, the column counted in `encoding`: the one
+    /// place positions are computed. Offsets past the end or inside a UTF-8 sequence
+    /// are clamped rather than rejected, so this never panics.
     #[must_use]
-    pub fn position(&self, text: &str, offset: u32) -> Position {
+    pub fn position(&self, text: &str, offset: u32, encoding: Encoding) -> Position {
         let mut offset = (offset as usize).min(text.len());
         while !text.is_char_boundary(offset) {
             offset -= 1;
@@ -125,7 +230,7 @@ impl LineIndex {
         let start = self.starts[line] as usize;
         Position {
             line: line as u32 + 1,
-            column: text[start..offset].chars().count() as u32 + 1,
+            column: encoding.units(&text[start..offset]) as u32 + 1,
         }
     }
 
@@ -282,8 +387,8 @@ impl<'a> Reporter<'a> {
         let text = self.text;
         let at = |span: Span| {
             (
-                lines.position(text, span.start),
-                lines.position(text, span.end),
+                Place::new(&lines, text, span.start),
+                Place::new(&lines, text, span.end),
             )
         };
         let mut diagnostics: Vec<Diagnostic> = self
@@ -346,14 +451,55 @@ mod tests {
     fn positions_count_characters() {
         let text = "a: 1\nné: 2\n";
         let index = LineIndex::new(text);
-        assert_eq!(index.position(text, 0), Position { line: 1, column: 1 });
-        assert_eq!(index.position(text, 5), Position { line: 2, column: 1 });
+        let at = |offset| index.position(text, offset, Encoding::Scalar);
+        assert_eq!(at(0), Position { line: 1, column: 1 });
+        assert_eq!(at(5), Position { line: 2, column: 1 });
         // "né: " is 5 bytes but 4 characters.
-        assert_eq!(index.position(text, 10), Position { line: 2, column: 5 });
+        assert_eq!(at(10), Position { line: 2, column: 5 });
         // Inside the two-byte "é": clamped back to its start.
-        assert_eq!(index.position(text, 7), Position { line: 2, column: 2 });
-        assert_eq!(index.position(text, 999), Position { line: 3, column: 1 });
+        assert_eq!(at(7), Position { line: 2, column: 2 });
+        assert_eq!(at(999), Position { line: 3, column: 1 });
         assert_eq!(index.line_range(text, 2), Some(5..11));
         assert_eq!(index.line_range(text, 9), None);
+    }
+
+    #[test]
+    fn columns_in_each_encoding() {
+        // "ç" is 2 bytes, 1 UTF-16 unit, 1 scalar; "😀" is 4 bytes, 2 units, 1 scalar.
+        let text = "x: 1\nç😀: bad\n";
+        let index = LineIndex::new(text);
+        let offset = text.find("bad").unwrap() as u32;
+        let column = |encoding| index.position(text, offset, encoding);
+        assert_eq!(column(Encoding::Utf8), Position { line: 2, column: 9 });
+        assert_eq!(column(Encoding::Utf16), Position { line: 2, column: 6 });
+        assert_eq!(column(Encoding::Scalar), Position { line: 2, column: 5 });
+        for encoding in Encoding::ALL {
+            assert_eq!(Encoding::from_name(encoding.as_str()), Some(encoding));
+        }
+        assert_eq!(Encoding::from_name("utf-32"), None);
+    }
+
+    #[test]
+    fn diagnostics_carry_every_encoding() {
+        let text = "é😀: x";
+        let mut reporter = Reporter::new(text);
+        let offset = text.find('x').unwrap();
+        reporter.report(
+            Code::SchemaViolation,
+            "/a",
+            Span::new(offset, offset + 1),
+            "m",
+            None,
+        );
+        let d = &reporter.finish()[0];
+        assert_eq!(d.start(Encoding::Utf8).column, 9);
+        assert_eq!(d.start(Encoding::Utf16).column, 6);
+        assert_eq!(d.start(Encoding::Scalar).column, 5);
+        assert_eq!(d.end(Encoding::Utf16).column, 7);
+        let json = serde_json::to_value(d.in_encoding(Encoding::Utf16)).unwrap();
+        assert_eq!(
+            (json["line"].clone(), json["column"].clone()),
+            (1.into(), 6.into())
+        );
     }
 }

@@ -32,7 +32,9 @@ pub use credentials::{
     CredentialsFile, FILE_SUFFIX as CREDENTIALS_FILE_SUFFIX, check_credentials,
     file_name as credentials_file_name, internal_password_problem,
 };
-pub use diagnostic::{Diagnostic, LineIndex, MAX_DIAGNOSTICS, Position, Severity, Span};
+pub use diagnostic::{
+    Diagnostic, Encoding, InEncoding, LineIndex, MAX_DIAGNOSTICS, Position, Severity, Span,
+};
 pub use rules::MIN_PASSWORD_CHARS;
 pub use schema::schema_json;
 pub use values::Values;

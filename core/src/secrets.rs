@@ -307,8 +307,12 @@ fn secret_comment_tails(
     let mut secret_lines = std::collections::HashSet::new();
     for span in secrets {
         let (first, last) = (
-            lines.position(text, span.start).line,
-            lines.position(text, span.end).line,
+            lines
+                .position(text, span.start, crate::diagnostic::Encoding::Scalar)
+                .line,
+            lines
+                .position(text, span.end, crate::diagnostic::Encoding::Scalar)
+                .line,
         );
         secret_lines.extend(first..=last);
     }

@@ -164,7 +164,14 @@ pub fn located(checked: &postgres_ha_core::Checked) -> Vec<String> {
     let mut found: Vec<String> = checked
         .diagnostics
         .iter()
-        .map(|d| format!("{}@{}:{}", d.code.as_str(), d.start.line, d.start.column))
+        .map(|d| {
+            format!(
+                "{}@{}:{}",
+                d.code.as_str(),
+                d.start(postgres_ha_core::Encoding::Scalar).line,
+                d.start(postgres_ha_core::Encoding::Scalar).column
+            )
+        })
         .collect();
     found.sort();
     found

@@ -81,6 +81,43 @@ fn only_regular_files_are_read() {
     assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
 }
 
+/// JSON columns count what `--position-encoding` names; lines never change.
+#[test]
+fn json_columns_follow_the_position_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    // "ç" is 2 bytes and 1 UTF-16 unit, "😀" 4 bytes and 2 units; the even etcd count
+    // (R003, at the value) comes after both.
+    std::fs::write(&file, "# ok\netcd: {\"ç😀\": 1, replicas: 4}\n").unwrap();
+    let file = file.display().to_string();
+    let at = |encoding: &str| {
+        let out = cli(&[
+            "validate",
+            "-o",
+            "json",
+            "--position-encoding",
+            encoding,
+            &file,
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let diagnostics = report["files"][0]["diagnostics"].as_array().unwrap();
+        let even = diagnostics
+            .iter()
+            .find(|d| d["code"] == "R003")
+            .unwrap_or_else(|| panic!("{diagnostics:#?}"));
+        (
+            even["line"].as_u64().unwrap(),
+            even["column"].as_u64().unwrap(),
+        )
+    };
+    // Before the value: `etcd: {"` (8), "ç😀", `": 1, replicas: ` (16).
+    assert_eq!(at("scalar"), (2, 1 + 8 + 2 + 16));
+    assert_eq!(at("utf16"), (2, 1 + 8 + 3 + 16));
+    assert_eq!(at("utf8"), (2, 1 + 8 + 6 + 16));
+    let out = cli(&["validate", "--position-encoding", "utf32", &file]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+}
+
 #[test]
 fn human_output_has_code_frames() {
     let out = cli(&[

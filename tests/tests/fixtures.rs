@@ -130,7 +130,13 @@ fn template_2x_values_get_positioned_errors() {
         .iter()
         .find(|d| d.path == "/image")
         .unwrap();
-    assert_eq!((image.start.line, image.start.column), (9, 1));
+    assert_eq!(
+        (
+            image.start(postgres_ha_core::Encoding::Scalar).line,
+            image.start(postgres_ha_core::Encoding::Scalar).column
+        ),
+        (9, 1)
+    );
     assert_eq!(image.help.as_deref(), Some("did you mean `images`?"));
 }
 

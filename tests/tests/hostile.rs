@@ -32,7 +32,13 @@ fn not_utf8_points_at_the_first_bad_byte() {
     let checked = check(bytes);
     let d = &checked.diagnostics[0];
     assert_eq!(d.code, Code::NotUtf8);
-    assert_eq!((d.start.line, d.start.column), (3, 16));
+    assert_eq!(
+        (
+            d.start(postgres_ha_core::Encoding::Scalar).line,
+            d.start(postgres_ha_core::Encoding::Scalar).column
+        ),
+        (3, 16)
+    );
     // UTF-16 with a BOM is not UTF-8 either.
     assert_eq!(first_code(&[0xff, 0xfe, b'a', 0, b':', 0]), Code::NotUtf8);
 }
@@ -116,7 +122,13 @@ fn many_problems_are_capped_with_a_summary() {
     let summary = checked.diagnostics.last().unwrap();
     assert_eq!(summary.code, Code::TooManyProblems);
     assert_eq!(summary.severity, Severity::Error);
-    assert_eq!((summary.start.line, summary.start.column), (100, 1));
+    assert_eq!(
+        (
+            summary.start(postgres_ha_core::Encoding::Scalar).line,
+            summary.start(postgres_ha_core::Encoding::Scalar).column
+        ),
+        (100, 1)
+    );
     assert!(
         summary
             .message

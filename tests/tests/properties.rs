@@ -1,7 +1,7 @@
 //! Property tests: no input makes `check` panic, and every diagnostic points inside
 //! the text it was given.
 
-use postgres_ha_core::{LineIndex, check};
+use postgres_ha_core::{Encoding, LineIndex, check};
 use postgres_ha_tests::fixtures;
 use proptest::prelude::*;
 
@@ -14,9 +14,16 @@ fn assert_well_formed(bytes: &[u8]) {
             d.span.start <= d.span.end && d.span.end as usize <= text.len(),
             "{d:?}"
         );
-        assert!(d.start.line >= 1 && d.start.column >= 1);
-        assert!((d.start.line, d.start.column) <= (d.end.line, d.end.column));
-        assert_eq!(index.position(text, d.span.start), d.start);
+        for encoding in Encoding::ALL {
+            let (start, end) = (d.start(encoding), d.end(encoding));
+            assert!(start.line >= 1 && start.column >= 1);
+            assert!((start.line, start.column) <= (end.line, end.column));
+        }
+        // Secrets are starred byte for byte, so byte columns agree with the shown text.
+        assert_eq!(
+            index.position(text, d.span.start, Encoding::Utf8),
+            d.start(Encoding::Utf8)
+        );
         assert!(!d.message.is_empty());
     }
     assert_eq!(checked.values.is_some(), !checked.has_errors());

@@ -239,7 +239,11 @@ fn positions_survive_masking() {
     let checked = check(text.as_bytes());
     let d = &checked.diagnostics[0];
     assert_eq!(
-        (d.code.as_str(), d.start.line, d.start.column),
+        (
+            d.code.as_str(),
+            d.start(postgres_ha_core::Encoding::Scalar).line,
+            d.start(postgres_ha_core::Encoding::Scalar).column
+        ),
         ("S002", 3, 3)
     );
     let line = checked.display_source.lines().nth(1).unwrap();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use postgres_ha_core::Severity;
+use postgres_ha_core::{Encoding, Severity};
 
 use super::FileReport;
 
@@ -24,10 +24,10 @@ pub(crate) fn render(reports: &[FileReport]) -> String {
                 out,
                 "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
                 escape_property(&report.name),
-                d.start.line,
-                d.start.column,
-                d.end.line,
-                d.end.column,
+                d.start(Encoding::Scalar).line,
+                d.start(Encoding::Scalar).column,
+                d.end(Encoding::Scalar).line,
+                d.end(Encoding::Scalar).column,
                 escape_property(&format!("{} {}", d.code.as_str(), d.code.name())),
                 escape_data(&message)
             );

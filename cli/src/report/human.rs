@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
-use postgres_ha_core::{Diagnostic, LineIndex, Severity};
+use postgres_ha_core::{Diagnostic, Encoding, LineIndex, Severity};
 
 use super::{FileReport, counts};
 
@@ -23,7 +23,12 @@ pub(crate) fn render(reports: &[FileReport], color: bool) -> String {
                 Severity::Warning => Level::WARNING,
                 Severity::Info => Level::INFO,
             };
-            let location = format!("{}:{}:{}", report.name, d.start.line, d.start.column);
+            let location = format!(
+                "{}:{}:{}",
+                report.name,
+                d.start(Encoding::Scalar).line,
+                d.start(Encoding::Scalar).column
+            );
             let mut group = if source.is_empty() {
                 // Nothing to show (an oversized file): name the place only.
                 Group::with_title(
@@ -34,7 +39,7 @@ pub(crate) fn render(reports: &[FileReport], color: bool) -> String {
             } else {
                 let (excerpt, span, cut) = excerpt(source, &lines, d);
                 let snippet = Snippet::source(excerpt)
-                    .line_start(d.start.line as usize)
+                    .line_start(d.start(Encoding::Scalar).line as usize)
                     .annotation(AnnotationKind::Primary.span(span));
                 let title = level.primary_title(d.message.as_str()).id(d.code.as_str());
                 if cut {
@@ -42,8 +47,8 @@ pub(crate) fn render(reports: &[FileReport], color: bool) -> String {
                     title
                         .element(
                             Origin::path(report.name.as_str())
-                                .line(d.start.line as usize)
-                                .char_column(d.start.column as usize),
+                                .line(d.start(Encoding::Scalar).line as usize)
+                                .char_column(d.start(Encoding::Scalar).column as usize),
                         )
                         .element(snippet)
                 } else {
@@ -88,10 +93,10 @@ fn excerpt<'s>(
     d: &Diagnostic,
 ) -> (&'s str, std::ops::Range<usize>, bool) {
     let first = lines
-        .line_range(source, d.start.line)
+        .line_range(source, d.start(Encoding::Scalar).line)
         .map_or(0, |r| r.start);
     let last = lines
-        .line_range(source, d.end.line)
+        .line_range(source, d.end(Encoding::Scalar).line)
         .map_or(source.len(), |r| r.end)
         .max(first);
     let span = d.span.range();

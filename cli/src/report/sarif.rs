@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use postgres_ha_core::{Code, Severity};
+use postgres_ha_core::{Code, Encoding, Severity};
 use serde_json::{Value, json};
 
 use super::FileReport;
@@ -34,10 +34,10 @@ pub(crate) fn render(reports: &[FileReport]) -> String {
                     "physicalLocation": {
                         "artifactLocation": {"uri": uri(&report.name)},
                         "region": {
-                            "startLine": d.start.line,
-                            "startColumn": d.start.column,
-                            "endLine": d.end.line,
-                            "endColumn": d.end.column,
+                            "startLine": d.start(Encoding::Scalar).line,
+                            "startColumn": d.start(Encoding::Scalar).column,
+                            "endLine": d.end(Encoding::Scalar).line,
+                            "endColumn": d.end(Encoding::Scalar).column,
                         }
                     }
                 });
