@@ -272,10 +272,10 @@ pub(crate) const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
         value: |_| json!("1s"),
         user: Override::Free,
     },
-    // A synchronous commit waits for the standby's reply. PostgreSQL 17 sometimes
-    // misses waking the walsender after a failover (seen here: one commit waiting
-    // exactly 10 s in SyncRep); the standby's next status message ends the wait, so
-    // its interval bounds the stall. 0 would end replies, and synchronous commits.
+    // A synchronous commit waits for the standby's reply. After a failover one commit
+    // sometimes waited exactly 10 s in SyncRep while the standby streamed (most
+    // likely a missed walsender wake-up); the standby's next status message ends the
+    // wait, so its interval bounds the stall. 0 would end replies, and sync commits.
     GeneratedParameter {
         name: "wal_receiver_status_interval",
         value: |_| json!("1s"),
