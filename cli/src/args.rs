@@ -80,11 +80,11 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub strict: bool,
-    /// What a column counts in JSON output: characters, UTF-16 code units (as
-    /// JavaScript and editors do) or UTF-8 bytes. Human, SARIF and GitHub output
+    /// What a column counts in JSON output: characters (`scalar`), UTF-16 code units
+    /// (`utf16`, as JavaScript and editors do) or UTF-8 bytes (`utf8`). Human, SARIF and GitHub output
     /// count characters.
-    #[arg(long, value_enum, default_value_t = PositionEncoding::Scalar)]
-    pub position_encoding: PositionEncoding,
+    #[arg(long, default_value = "scalar", value_parser = encoding_parser())]
+    pub position_encoding: postgres_ha_core::Encoding,
     /// When to colour human output. `auto` honours `NO_COLOR` and whether stdout is a
     /// terminal.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -103,24 +103,12 @@ pub enum Format {
     Github,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PositionEncoding {
-    /// Unicode scalar values (characters).
-    Scalar,
-    /// UTF-16 code units.
-    Utf16,
-    /// UTF-8 bytes.
-    Utf8,
-}
-
-impl From<PositionEncoding> for postgres_ha_core::Encoding {
-    fn from(encoding: PositionEncoding) -> Self {
-        match encoding {
-            PositionEncoding::Scalar => Self::Scalar,
-            PositionEncoding::Utf16 => Self::Utf16,
-            PositionEncoding::Utf8 => Self::Utf8,
-        }
-    }
+/// Accepts exactly core's encoding names (`utf8`, `utf16`, `scalar`), listed in help.
+fn encoding_parser() -> impl clap::builder::TypedValueParser<Value = postgres_ha_core::Encoding> {
+    use clap::builder::TypedValueParser as _;
+    use postgres_ha_core::Encoding;
+    clap::builder::PossibleValuesParser::new(Encoding::ALL.map(Encoding::as_str))
+        .map(|name| Encoding::from_name(&name).unwrap_or_default())
 }
 
 #[derive(Debug, clap::Args)]

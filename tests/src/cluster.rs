@@ -158,25 +158,12 @@ impl Local {
         (writer, acked_file)
     }
 
-    /// After a failure: the end of every server log, for the test's output (the state
-    /// directory is purged on drop).
+    /// After a failure: the end of every server log (`local logs`), for the test's
+    /// output (the state directory is purged on drop).
     #[allow(clippy::print_stderr)] // the harness shows a failed test's stderr
     fn show_logs(&self) {
-        let Ok(entries) = std::fs::read_dir(self.dir()) else {
-            return;
-        };
-        let mut logs: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        for log in logs {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(80)..];
-            eprintln!("==> {} <==\n{}", log.display(), tail.join("\n"));
-        }
+        let logs = self.cli(&["local", "logs", &self.name], 60);
+        eprintln!("{}{}", logs.stdout, logs.stderr);
     }
 
     pub fn recorded_pids(&self) -> Vec<u32> {

@@ -60,7 +60,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitStatus> {
     };
     let out = match args.format {
         Format::Human => report::human::render(&reports, color),
-        Format::Json => report::json::render(&reports, args.position_encoding.into()),
+        Format::Json => report::json::render(&reports, args.position_encoding),
         Format::Sarif => report::sarif::render(&reports),
         Format::Github => report::github::render(&reports),
     };
