@@ -2,7 +2,7 @@
 //! loopback one (local cluster) speaks HTTP and runs `psql` on 127.0.0.1; the Control
 //! Plane one will run the same requests through the workload exec websocket.
 
-use postgres_ha_core::operate::{Answer, ClusterView, Login, Request, Sql};
+use postgres_ha_core::operate::{Answer, ClusterView, Login, MemberStatus, Request, Sql};
 use postgres_ha_core::render::CredentialKey;
 
 /// Patroni and PostgreSQL of each member, as a target reaches them.
@@ -58,6 +58,32 @@ pub(crate) trait Transport: Send + Sync {
         }
         Err(last.unwrap_or_else(|| anyhow::anyhow!("the cluster has no members")))
             .map_err(|e| e.context("no member's Patroni answers"))
+    }
+
+    /// The view with each streaming replica's lag measured now, from the members'
+    /// own positions (the leader's asked first): what choosing a candidate needs,
+    /// since the view's lag trails by up to a loop under writes.
+    fn current_view(&self) -> anyhow::Result<ClusterView> {
+        let mut view = self.view()?;
+        let position = |member: &str| {
+            self.patroni(member, &Request::member_status())
+                .ok()
+                .filter(|answer| answer.status == 200)
+                .and_then(|answer| MemberStatus::from_json(&answer.body).ok())
+                .and_then(|status| status.wal_position)
+        };
+        let Some(leader) = view.healthy_leader().map(|m| m.name.clone()) else {
+            return Ok(view);
+        };
+        let Some(leader_position) = position(&leader) else {
+            return Ok(view);
+        };
+        let replicas: Vec<(String, u64)> = view
+            .streaming()
+            .filter_map(|m| position(&m.name).map(|p| (m.name.clone(), p)))
+            .collect();
+        view.refresh_lag(leader_position, &replicas);
+        Ok(view)
     }
 
     /// Patroni's dynamic configuration.

@@ -281,7 +281,7 @@ fn status_table(status: &Value) -> String {
 pub(crate) fn switchover(args: &SwitchoverArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
     let policy = policy(&target.transport)?;
-    let view = target.transport.view()?;
+    let view = target.transport.current_view()?;
     let candidate = args.candidate.as_deref().map(|m| member_name(&target, m));
     let plan = plan_switchover(
         &view,
@@ -786,7 +786,7 @@ fn switch_over(
     // for a moment: wait for a fit candidate rather than fail at once.
     let deadline = Instant::now() + Duration::from_secs(u64::from(HANDOVER_WAIT));
     let chosen = loop {
-        let mut view = transport.view()?;
+        let mut view = transport.current_view()?;
         let current = view.healthy_leader().map(|m| m.name.clone());
         anyhow::ensure!(
             current.as_deref() == Some(leader),

@@ -216,6 +216,9 @@ pub struct MemberStatus {
     pub postmaster_start_time: Option<String>,
     /// `streaming` once a replica receives WAL.
     pub replication_state: Option<String>,
+    /// Where its WAL stands now: the leader's write position, or the furthest a
+    /// replica has received (or replayed).
+    pub wal_position: Option<u64>,
 }
 
 impl MemberStatus {
@@ -228,6 +231,10 @@ impl MemberStatus {
             role: Role::parse(raw["role"].as_str().unwrap_or_default()),
             postmaster_start_time: text("postmaster_start_time"),
             replication_state: text("replication_state"),
+            wal_position: ["location", "received_location", "replayed_location"]
+                .iter()
+                .filter_map(|key| raw["xlog"][key].as_u64())
+                .max(),
         })
     }
 
@@ -333,6 +340,22 @@ impl ClusterView {
     pub fn streaming(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.is_streaming())
     }
+
+    /// Replaces each replica's lag by one from current positions. Members write their
+    /// positions to etcd once per loop, at different moments, so under writes the
+    /// view's lag is off by up to a loop's worth of WAL; the members' own accounts,
+    /// asked the leader first, bound the true lag from above. Members without a
+    /// current position keep the view's figure.
+    pub fn refresh_lag(&mut self, leader_position: u64, replicas: &[(String, u64)]) {
+        for member in &mut self.members {
+            if member.role.leads() {
+                continue;
+            }
+            if let Some((_, position)) = replicas.iter().find(|(name, _)| *name == member.name) {
+                member.lag = Lag::Bytes(leader_position.saturating_sub(*position));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -380,8 +403,29 @@ mod tests {
             status.postmaster_start_time.as_deref(),
             Some("2026-12-01 09:13:46.220193+00:00")
         );
-        let leader = MemberStatus::from_json(r#"{"state": "running", "role": "primary"}"#).unwrap();
+        assert_eq!(status.wal_position, None);
+        let leader = MemberStatus::from_json(
+            r#"{"state": "running", "role": "primary", "xlog": {"location": 83886080}}"#,
+        )
+        .unwrap();
         assert!(!leader.is_streaming_replica());
+        assert_eq!(leader.wal_position, Some(83_886_080));
+        let replica = MemberStatus::from_json(
+            r#"{"state": "running", "role": "replica", "xlog": {"received_location": 83886000, "replayed_location": 83885000, "paused": false}}"#,
+        )
+        .unwrap();
+        assert_eq!(replica.wal_position, Some(83_886_000));
+    }
+
+    #[test]
+    fn current_positions_replace_the_views_lag() {
+        let mut view = ClusterView::from_json(BODY).unwrap();
+        // Ahead of the leader's sample (it streamed on meanwhile): no lag, not a wrap.
+        view.refresh_lag(1000, &[("db-pg0".into(), 900), ("db-pg2".into(), 1200)]);
+        assert_eq!(view.member("db-pg0").unwrap().lag, Lag::Bytes(100));
+        assert_eq!(view.member("db-pg2").unwrap().lag, Lag::Bytes(0));
+        assert_eq!(view.member("db-pg3").unwrap().lag, Lag::Unknown);
+        assert_eq!(view.leader().unwrap().lag, Lag::None);
     }
 
     #[test]
