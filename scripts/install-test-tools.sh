@@ -32,13 +32,14 @@ if ! echo "$SARIF_SHA256  $SARIF" | sha256sum --check --status 2>/dev/null; then
 fi
 
 # Debian packages: rustc-web and its std source build `core` for wasm32 (see
-# scripts/check-wasm.sh); shellcheck and haproxy check the rendered scripts and proxy
+# scripts/build-wasm.sh); chromium runs the editor's browser tests; shellcheck and
+# haproxy check the rendered scripts and proxy
 # configuration; etcd-client's etcdctl runs the rendered etcd authentication set-up;
 # util-linux brings setpriv and unshare, procps `kill` (the tests' signals),
 # iproute2 `ip` for the tests'
 # network namespaces. (The runtime installer below brings what PostgreSQL, Patroni and
 # etcd need.)
-DEBS="rustc-web cargo-web rust-web-src lld-22 shellcheck haproxy util-linux procps iproute2 etcd-client"
+DEBS="rustc-web cargo-web rust-web-src lld-22 chromium shellcheck haproxy util-linux procps iproute2 etcd-client"
 # shellcheck disable=SC2086
 if ! dpkg -s $DEBS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
@@ -49,3 +50,12 @@ fi
 # The local runtime (PostgreSQL 17.11, Patroni 4.1.5, etcd 3.4.23) for the tests that
 # run rendered configuration and the local cluster on real servers.
 scripts/install-runtime.sh "$TOOLS/runtime" >/dev/null
+
+# The WebAssembly build: wasm-bindgen-cli must be the wasm-bindgen crate's exact
+# version (wasm/Cargo.toml); without --locked, since its lockfile pins a crate
+# version crates.io no longer serves. npm brings binaryen's wasm-opt and TypeScript.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' wasm/Cargo.toml)
+if ! "$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  cargo install --quiet wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS"
+fi
+npm ci --no-audit --no-fund --silent

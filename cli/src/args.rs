@@ -65,8 +65,30 @@ pub enum Command {
     Schema,
     /// Explain a diagnostic code: what it checks, why, an example and the fix.
     Explain(ExplainArgs),
+    /// Open a values file in the browser editor: live checks, a form for the main
+    /// settings, the rendered resources. Saves write the file back (the previous text
+    /// kept as FILE.bak).
+    ///
+    /// Serves on 127.0.0.1 only; the printed link works once.
+    Edit(EditArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EditArgs {
+    /// The values file to edit.
+    pub file: PathBuf,
+    /// Print the link without opening a browser.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Port on 127.0.0.1; 0 takes a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The built editor (`scripts/build-editor.sh` writes web-editor/dist). Default:
+    /// beside the executable, or the checkout's build.
+    #[arg(long, env = "CPLN_POSTGRES_HA_EDITOR", value_name = "DIR")]
+    pub site: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@ use crate::ExitStatus;
 use crate::args::{Args, Command};
 
 mod apply;
+mod edit;
 mod explain;
 mod local;
 mod operate;
@@ -33,6 +34,7 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::Explain(args) => explain::run(&args),
+        Command::Edit(args) => edit::run(&args),
         Command::Completions(args) => {
             crate::report::write_stdout(&completions(args.shell))?;
             Ok(ExitStatus::Success)

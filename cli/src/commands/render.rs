@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use postgres_ha_core::render::{self, Credentials, Release};
 use postgres_ha_core::{CredentialsFile, check_credentials};
-use serde_json::Value;
 
 use crate::ExitStatus;
 use crate::args::{RenderArgs, RenderFormat};
@@ -76,7 +75,7 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
         );
     }
     if std::io::stdout().is_terminal() && !args.show_secrets {
-        hide_secret_data(&mut resources);
+        render::hide_secrets(&mut resources);
         let _ = writeln!(
             std::io::stderr(),
             "note: secret values are hidden on a terminal; pipe to `cpln apply -f -`, redirect to a file, or pass --show-secrets"
@@ -164,16 +163,6 @@ fn check_target(
          or with this file to reuse them on purpose",
         path.display()
     )
-}
-
-fn hide_secret_data(resources: &mut [Value]) {
-    for resource in resources.iter_mut().filter(|r| r["type"] == "dictionary") {
-        if let Some(data) = resource["data"].as_object_mut() {
-            for value in data.values_mut() {
-                *value = Value::String("<hidden>".into());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

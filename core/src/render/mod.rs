@@ -213,6 +213,21 @@ pub fn render(
     }
 }
 
+/// What stands in for a secret's data wherever it is not to be shown.
+pub const HIDDEN: &str = "<hidden>";
+
+/// Replaces every secret's data with [`HIDDEN`]: rendered resources for a terminal
+/// or a preview.
+pub fn hide_secrets(resources: &mut [Value]) {
+    for resource in resources.iter_mut().filter(|r| r["type"] == "dictionary") {
+        if let Some(data) = resource["data"].as_object_mut() {
+            for value in data.values_mut() {
+                *value = Value::String(HIDDEN.into());
+            }
+        }
+    }
+}
+
 /// Multi-document YAML that `cpln apply -f` accepts.
 #[must_use]
 pub fn to_yaml(resources: &[Value]) -> String {
