@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::diagnostic::{Diagnostic, Span};
 
@@ -55,13 +55,39 @@ fn tokens(key: &str) -> Vec<String> {
     words
 }
 
+/// What every word within edit distance 3 of `password` has: 5 to 11 characters, and at
+/// most 3 of them without a partner among password's letters (each edit mends at most
+/// one). Most words fail this at once, before the allocating edit distance runs: it is
+/// asked of every word of every comment.
+fn near_password_length_and_letters(word: &str) -> bool {
+    if !(5..=11).contains(&word.chars().count()) {
+        return false;
+    }
+    let mut letters = *b"password";
+    let unmatched = word
+        .chars()
+        .filter(
+            |c| match letters.iter_mut().find(|l| char::from(**l) == *c) {
+                Some(letter) => {
+                    *letter = 0;
+                    false
+                }
+                None => true,
+            },
+        )
+        .count();
+    unmatched <= 3
+}
+
 /// One lower-case word that names a password: `pw`, `pwd`, `pswd`, `pwrd`, `passwd`,
 /// with trailing digits, or close to `password`.
 fn secret_token(word: &str) -> bool {
     let word = word.trim_end_matches(|c: char| c.is_ascii_digit());
-    matches!(word, "pw" | "pwd" | "pswd" | "pwrd" | "pword" | "passwd" | "pass")
-        // The edit distance only for key-sized words: it allocates length × 8.
-        || (word.len() <= 16 && strsim::damerau_levenshtein(word, "password") <= 3)
+    matches!(
+        word,
+        "pw" | "pwd" | "pswd" | "pwrd" | "pword" | "passwd" | "pass"
+    ) || (near_password_length_and_letters(word)
+        && strsim::damerau_levenshtein(word, "password") <= 3)
 }
 
 /// Whether a scalar reads like an assignment of a secret (`password:hunter2`,
@@ -110,6 +136,9 @@ impl Secrets {
         } else {
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                // A file holds a handful of secrets, searched once or twice: building a
+                // DFA for them costs more than every search it would speed up.
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(&patterns)
                 .ok()
         };
@@ -348,6 +377,33 @@ fn secret_comment_tails(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        // The cheap filter never turns away a word the edit distance would accept,
+        // whether near `password` (edits of it) or anything else.
+        #[test]
+        fn the_filter_keeps_every_word_near_password(
+            edits in proptest::collection::vec((0usize..12, "[a-z0-9é]", 0u8..4), 0..5),
+            other in "[a-zA-Z0-9é]{0,14}",
+        ) {
+            let mut word: Vec<String> = "password".chars().map(String::from).collect();
+            for (at, letter, op) in edits {
+                let at = at.min(word.len());
+                match op {
+                    0 => word.insert(at, letter),
+                    1 if at < word.len() => { word.remove(at); }
+                    2 if at < word.len() => word[at] = letter,
+                    _ if at + 1 < word.len() => word.swap(at, at + 1),
+                    _ => {}
+                }
+            }
+            for candidate in [word.concat(), other] {
+                if strsim::damerau_levenshtein(&candidate, "password") <= 3 {
+                    proptest::prop_assert!(near_password_length_and_letters(&candidate), "{candidate}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn secret_keys_include_misspellings_and_compounds() {
