@@ -4,10 +4,11 @@
 //!
 //! The entry point is [`check`]: values file bytes in, [`Checked`] out.
 
-// The public API: the check entry point and its diagnostics at the root, and four
-// modules a consumer works with — the values model, rendering, day-2 planning and the
-// local target's layout. Everything else is private; each module's `pub use` list
+// The public API: the check entry point and its diagnostics at the root, and five
+// modules a consumer works with — the values model, rendering, day-2 planning, the
+// Control Plane target's requests and the local target's layout. Everything else is private; each module's `pub use` list
 // says what leaves it.
+pub mod cpln;
 pub mod local;
 pub mod operate;
 pub mod render;

@@ -159,32 +159,23 @@ fn edit_serves_its_link_once_and_saves_the_real_file() {
 #[test]
 fn edit_refuses_what_it_cannot_edit() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
+    let missing = dir.path().join("missing.yaml");
+    let edit_missing = || {
         postgres_ha_tests::run(
-            Command::new(postgres_ha_tests::bin()).args(args),
+            Command::new(postgres_ha_tests::bin())
+                .args(["edit", "--no-open", "--site"])
+                .arg(dir.path())
+                .arg(&missing),
             None,
             Duration::from_secs(20),
         )
     };
-    let missing = dir.path().join("missing.yaml");
-    let site = dir.path().display().to_string();
-    let out = run(&[
-        "edit",
-        "--no-open",
-        "--site",
-        &site,
-        missing.to_str().unwrap(),
-    ]);
+    // No built editor in the site directory, then no file to edit.
+    let out = edit_missing();
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("index.html"), "{}", out.stderr);
     std::fs::write(dir.path().join("index.html"), "<p>").unwrap();
-    let out = run(&[
-        "edit",
-        "--no-open",
-        "--site",
-        &site,
-        missing.to_str().unwrap(),
-    ]);
+    let out = edit_missing();
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("missing.yaml"), "{}", out.stderr);
 }

@@ -1,11 +1,11 @@
 // The CodeMirror 6 YAML editor: themes, diagnostics, schema help and password masking.
 import { autocompletion, completionKeymap } from "@codemirror/autocomplete";
-import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { yaml } from "@codemirror/lang-yaml";
 import { bracketMatching, foldGutter, foldKeymap, HighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { Compartment, EditorState, Prec, StateEffect, StateField, Transaction } from "@codemirror/state";
+import { Compartment, EditorState, StateEffect, StateField, Transaction } from "@codemirror/state";
 import {
   Decoration, drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter,
   keymap, lineNumbers, WidgetType,
@@ -118,7 +118,7 @@ export function showDiagnostics(view, diagnostics) {
  * The editor in `parent`. `onChange` runs after every document change; `getSchema`
  * returns the Schema once the WASM has loaded (completion and hover wait for it).
  */
-export function createEditor({ parent, text = "", dark, onChange, getSchema, leave }) {
+export function createEditor({ parent, text = "", dark, onChange, getSchema }) {
   const theme = new Compartment();
   const view = new EditorView({
     parent,
@@ -131,10 +131,9 @@ export function createEditor({ parent, text = "", dark, onChange, getSchema, lea
         yaml(), theme.of(themeFor(dark)),
         autocompletion({ override: [completionSource(getSchema)], icons: false }),
         schemaHover(getSchema), masking,
-        // No indentWithTab: Tab keeps moving focus, so the editor is no keyboard trap.
-        keymap.of([...completionKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap, ...defaultKeymap]),
-        // Lowest precedence, so Escape still closes completion and search first.
-        Prec.lowest(keymap.of([{ key: "Escape", run: () => (leave(), true) }])),
+        // Tab indents, as in any YAML editor; it is no keyboard trap because
+        // CodeMirror lets Tab move focus for two seconds after Escape.
+        keymap.of([...completionKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap, ...defaultKeymap, indentWithTab]),
         EditorView.contentAttributes.of({ "aria-label": "values.yaml" }),
         EditorView.updateListener.of((u) => { if (u.docChanged) onChange(); }),
       ],

@@ -79,8 +79,6 @@ editor = createEditor({
   dark: isDark(),
   onChange: schedule,
   getSchema: () => schema,
-  // Escape parks focus on the editor's frame, from where Tab moves on.
-  leave: () => $("editor").focus(),
 });
 const { view } = editor;
 
@@ -113,7 +111,7 @@ function refresh() {
   const values = data(doc);
   if (values !== null) {
     const { name, gvc } = preview.release();
-    $("topology").innerHTML = topologySvg(merge(defaults, values), name || "NAME", gvc || "GVC");
+    $("topology").innerHTML = topologySvg(merge(defaults, values), name || "NAME", gvc || "GVC", schema);
   }
   if (editing) $("save").dataset.dirty = String(text !== savedText);
   document.body.dataset.checks = String(++checks);

@@ -1,7 +1,12 @@
 // The release's topology as inline SVG: who may connect, the proxy, the PostgreSQL
 // members with replication from the elected leader, and the etcd cluster Patroni uses.
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const count = (v, def, max) => (Number.isInteger(v) && v >= 1 ? Math.min(v, max) : def);
+// A member count as drawn: the schema's default when not a usable number, and never
+// past the schema's maximum (the platform's limit, defined once in core).
+function count(schema, path, v) {
+  const s = schema.at(path) ?? {};
+  return Number.isInteger(v) && v >= 1 ? Math.min(v, s.maximum ?? v) : schema.defaultAt(path, s);
+}
 
 const BOX_W = 150, BOX_H = 48, GAP = 20;
 
@@ -26,11 +31,11 @@ function accessLines(access, gvc) {
 }
 
 /** The SVG markup for `values` (already merged with the defaults). */
-export function topologySvg(values, name, gvc) {
-  const pg = count(values.replicas, 3, 6);
-  const etcd = count(values.etcd?.replicas, 3, 5);
+export function topologySvg(values, name, gvc, schema) {
+  const pg = count(schema, ["replicas"], values.replicas);
+  const etcd = count(schema, ["etcd", "replicas"], values.etcd?.replicas);
   const proxy = values.proxy?.enabled !== false;
-  const proxyReplicas = count(values.proxy?.replicas, 2, 10);
+  const proxyReplicas = count(schema, ["proxy", "replicas"], values.proxy?.replicas);
   const sync = values.patroni?.synchronous_mode !== false;
   const accessType = values.internal_access?.type ?? "same-gvc";
   const access = accessLines(values.internal_access, gvc);

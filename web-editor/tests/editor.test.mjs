@@ -176,6 +176,63 @@ test("the share link round-trips the values without passwords", async () => {
   await page.close();
 });
 
+test("completion offers the schema's keys and choices; hover documents a key", async () => {
+  const { page } = await open();
+  const complete = async (text) => {
+    await page.evaluate((t) => window.__editor.setText(t), text);
+    await cursorAfter(page, text);
+    await page.keyboard.press("Control+Space");
+    const list = page.locator(".cm-tooltip-autocomplete");
+    await list.waitFor({ timeout: 5_000 });
+    return list.locator("li").allInnerTexts();
+  };
+  const keys = await complete("etcd:\n  rep");
+  assert.ok(keys.some((k) => k.startsWith("replicas")), keys.join(" | "));
+  // CodeMirror ignores Enter for 75 ms after the list opens (no accidental picks).
+  await page.waitForTimeout(150);
+  await page.keyboard.press("Enter");
+  assert.equal(await text(page), "etcd:\n  replicas: ");
+  const choices = await complete("internal_access:\n  type: ");
+  for (const choice of ["same-gvc", "same-org", "workload-list"]) {
+    assert.ok(choices.some((c) => c.startsWith(choice)), choices.join(" | "));
+  }
+  await page.keyboard.press("Escape");
+
+  await page.evaluate((t) => window.__editor.setText(t), example);
+  const at = example.indexOf("replicas");
+  const box = await page.evaluate((pos) => window.__editor.view.coordsAtPos(pos), at + 2);
+  await page.mouse.move(box.left + 1, (box.top + box.bottom) / 2, { steps: 4 });
+  const hover = page.locator(".cm-tooltip-hover");
+  await hover.waitFor({ timeout: 5_000 });
+  assert.match(await hover.innerText(), /Number of PostgreSQL members/);
+  await page.close();
+});
+
+test("only my changes, and the downloads hold what is shown", async () => {
+  const { page } = await open();
+  const before = await checks(page);
+  await page.evaluate(() =>
+    window.__editor.setText(window.__editor.getText().replace("replicas: 3 ", "replicas: 5 ")),
+  );
+  await checked(page, before);
+  await page.click("#only-changes");
+  const changes = await page.locator("#changes").innerText();
+  assert.match(changes, /^replicas: 5$/m);
+  assert.ok(!changes.includes(examplePassword) && !/^etcd:/m.test(changes), changes);
+
+  const saved = async (button) => {
+    const [file] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
+    return { name: file.suggestedFilename(), text: readFileSync(await file.path(), "utf8") };
+  };
+  const values = await saved("#download-values");
+  assert.deepEqual(values, { name: "values.yaml", text: await text(page) });
+  const manifests = await saved("#download-manifests");
+  assert.equal(manifests.name, "postgres.cpln.yaml");
+  assert.equal(manifests.text, await page.locator("#preview-yaml").textContent());
+  assert.ok(!manifests.text.includes(examplePassword));
+  await page.close();
+});
+
 test("every control has a name, and both themes render", async () => {
   const { page } = await open();
   const unnamed = await page.$$eval("button, input, select, textarea", (elements) =>
@@ -185,6 +242,19 @@ test("every control has a name, and both themes render", async () => {
       .map((e) => e.outerHTML.slice(0, 80)),
   );
   assert.deepEqual(unnamed, []);
+  // The keyboard gets out of the editor (Esc, then Tab) and reaches the form.
+  await page.evaluate(() => window.__editor.view.focus());
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Tab");
+  const inEditor = () =>
+    page.evaluate(() => document.querySelector("#editor .cm-content").contains(document.activeElement));
+  assert.equal(await inEditor(), false);
+  let reached = false;
+  for (let i = 0; i < 40 && !reached; i++) {
+    reached = await page.evaluate(() => document.activeElement?.id === "form-replicas");
+    if (!reached) await page.keyboard.press("Tab");
+  }
+  assert.ok(reached, "Tab never reached the form");
   mkdirSync(screenshots, { recursive: true });
   for (const theme of ["light", "dark"]) {
     await page.emulateMedia({ colorScheme: theme });

@@ -1,0 +1,17 @@
+//! The Control Plane target without I/O: which org, endpoint and credential
+//! (`context`), the API's resources, paths, errors and retry
+//! rule (`api`), what a deploy or destroy sends, computed from the rendered release
+//! and what the API returned (`deploy`), and the readiness rule (`readiness`). The CLI's client sends the requests.
+
+mod api;
+mod context;
+mod deploy;
+mod readiness;
+
+pub use api::{ApiError, ApiRequest, Kind, Method, Place, backoff_ms, retryable};
+pub use context::{
+    Asked, Context, ContextError, Credential, DEFAULT_ENDPOINT, Profile, REFRESH_MARGIN_SECONDS,
+    Store, needs_refresh, resolve, service_account_org,
+};
+pub use deploy::{Change, PlanError, Step, plan_deploy, plan_destroy, reads};
+pub use readiness::{Readiness, readiness};
