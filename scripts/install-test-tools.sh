@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs the external tools the tests use, pinned, into ./.tools (plus Debian
-# packages for the wasm32 check). Safe to re-run: each step is skipped when done.
+# Installs the external tools the tests use, pinned, into ./.tools and ./node_modules
+# (plus Debian packages for the WASM build and the browser tests). Safe to re-run: each step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
 mkdir -p "$TOOLS/bin"
+
+# Node.js comes with this machine kind; a bare Debian 12 gets Debian's.
+if ! command -v npm >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 
 # Python tools: the real pre-commit and check-jsonschema, in their own venv.
 PRE_COMMIT_VERSION=4.7.0

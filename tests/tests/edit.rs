@@ -178,4 +178,9 @@ fn edit_refuses_what_it_cannot_edit() {
     let out = edit_missing();
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("missing.yaml"), "{}", out.stderr);
+    // Bytes that are not UTF-8 would be changed by a round trip through the browser.
+    std::fs::write(&missing, b"replicas: 3 # \xff\n").unwrap();
+    let out = edit_missing();
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("not UTF-8"), "{}", out.stderr);
 }

@@ -97,8 +97,11 @@ function refresh() {
   if (!core) return;
   const text = editor.getText();
   const started = performance.now();
-  const diagnostics = core.check(text);
-  if (window.__bench.firstCheckMs === null) window.__bench.firstCheckMs = performance.now() - started;
+  // A render checks the values and returns their diagnostics: one pass, not two. Only
+  // a release name render refuses leaves the check to do on its own.
+  const rendered = preview.update(core, text);
+  const diagnostics = rendered?.diagnostics ?? core.check(text);
+  if (window.__bench.firstCallMs === null) window.__bench.firstCallMs = performance.now() - started;
   showDiagnostics(view, diagnostics);
   showProblems($("problems"), $("problem-count"), diagnostics, {
     pick: (d) => goTo(view, d.line, d.column),
@@ -107,7 +110,6 @@ function refresh() {
   const doc = parse(text);
   form.update(doc);
   changesView.update(doc);
-  preview.update(core, text);
   const values = data(doc);
   if (values !== null) {
     const { name, gvc } = preview.release();
@@ -239,7 +241,7 @@ async function loadCore() {
 }
 
 window.__editor = { view, getText: () => editor.getText(), setText: (t) => editor.setText(t) };
-window.__bench = { check: (t) => core.check(t), render: (t, n, g) => core.render(t, n, g), firstCheckMs: null };
+window.__bench = { check: (t) => core.check(t), render: (t, n, g) => core.render(t, n, g), firstCallMs: null };
 
 // The core first: it knows how large a values file (and so a share link) may be.
 const [loaded] = await Promise.allSettled([loadCore()]);

@@ -40,7 +40,13 @@ pub(crate) fn run(args: &EditArgs) -> anyhow::Result<ExitStatus> {
     let site = Site::load(&site_dir(args.site.as_deref())?)?;
     let file = std::fs::canonicalize(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
-    read(&file, Privacy::Any).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = read(&file, Privacy::Any).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        std::str::from_utf8(&bytes).is_ok(),
+        "{} is not UTF-8 text: the editor could not show it, or save it, without changing \
+         its bytes (`validate` points at the first bad one)",
+        file.display()
+    );
     let server = Server::http(("127.0.0.1", args.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let port = server.server_addr().to_ip().map_or(args.port, |a| a.port());
@@ -278,10 +284,16 @@ impl Editor {
         }
     }
 
+    /// The file as it is now; never a lossy decoding, which a save would write back.
     fn current(&self) -> Result<String, Answer> {
-        read(&self.file, Privacy::Any)
-            .map_err(|e| Answer::error(500, &e.to_string()))
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        let bytes =
+            read(&self.file, Privacy::Any).map_err(|e| Answer::error(500, &e.to_string()))?;
+        String::from_utf8(bytes).map_err(|_| {
+            Answer::error(
+                409,
+                "the file on disk is no longer UTF-8 text; nothing was written",
+            )
+        })
     }
 
     fn load(&self) -> Answer {

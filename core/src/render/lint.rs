@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::cpln::Kind;
 use crate::limits;
 use crate::quantity::{CPU_PATTERN, MEMORY_PATTERN, cpu_millicores, memory_mebibytes};
 
@@ -30,30 +31,22 @@ pub fn lint(resources: &[Value]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut report = |at: &str, message: String| problems.push(format!("{at}: {message}"));
     let secrets: Vec<&Value> = resources.iter().filter(|r| r["kind"] == "secret").collect();
-    let mut previous_rank = 0;
+    let mut previous: Option<Kind> = None;
     let mut seen = BTreeSet::new();
     for resource in resources {
         let kind = resource["kind"].as_str().unwrap_or_default();
         let name = resource["name"].as_str().unwrap_or_default();
         let at = format!("{kind} {name}");
-        let rank = match kind {
-            "secret" => 1,
-            "identity" => 2,
-            "volumeset" => 3,
-            "policy" => 4,
-            "workload" => 5,
-            other => {
-                report(&at, format!("unexpected kind `{other}`"));
-                continue;
-            }
+        // The API's kinds and their apply order and scope have one owner: cpln::Kind.
+        let Some(typed) = Kind::parse(kind) else {
+            report(&at, format!("unexpected kind `{kind}`"));
+            continue;
         };
-        if rank < previous_rank {
-            report(
-                &at,
-                "out of apply order (secret, identity, volumeset, policy, workload)".into(),
-            );
+        if previous.is_some_and(|p| typed < p) {
+            let order: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            report(&at, format!("out of apply order ({})", order.join(", ")));
         }
-        previous_rank = rank;
+        previous = Some(typed);
         if !seen.insert((kind, name)) {
             report(&at, "rendered twice".into());
         }
@@ -89,8 +82,7 @@ pub fn lint(resources: &[Value]) -> Vec<String> {
                 "description longer than 250 characters or padded".into(),
             );
         }
-        let scoped_to_gvc = matches!(kind, "identity" | "volumeset" | "workload");
-        if scoped_to_gvc != resource.get("gvc").is_some() {
+        if typed.in_gvc() != resource.get("gvc").is_some() {
             report(&at, "`gvc` must be set exactly on GVC-scoped kinds".into());
         }
         match kind {
