@@ -26,6 +26,18 @@ pub enum Command {
     /// (secret, identity, volumeset, policy, workload) and are identical for the same
     /// values and credentials file.
     Render(RenderArgs),
+    /// Deploy a release to Control Plane, or update it: validate, render, compare with
+    /// what exists, show the plan, apply it, wait until it is ready.
+    ///
+    /// Credentials as the cpln CLI finds them: --token / `CPLN_TOKEN`, else the cpln
+    /// profile (--profile, `CPLN_PROFILE`, the default one). A second deploy of the same
+    /// values changes nothing.
+    Deploy(DeployArgs),
+    /// Show what `deploy` would change (exit status 0: nothing, 1: changes).
+    Diff(DiffArgs),
+    /// Delete a release from Control Plane, workloads first; volume sets (the data)
+    /// are kept unless --delete-volumes.
+    Destroy(DestroyArgs),
     /// Run the values as a local cluster: etcd, Patroni and PostgreSQL 17 on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -162,6 +174,82 @@ pub struct RenderArgs {
     pub strict: bool,
 }
 
+/// Which Control Plane org, GVC and credentials: flags, then the `CPLN_*`
+/// environment, then the cpln profile, as the cpln CLI decides.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ControlPlaneArgs {
+    /// The org (else `CPLN_ORG`, else the profile's, else the service-account key's).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The GVC (else `CPLN_GVC`, else the profile's).
+    #[arg(long)]
+    pub gvc: Option<String>,
+    /// The cpln profile to use (else `CPLN_PROFILE`, else the default profile).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The API token (else `CPLN_TOKEN`, else the profile's). Prefer `CPLN_TOKEN`: a
+    /// command line is visible to other users of the machine.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The API endpoint (else `CPLN_ENDPOINT`, else the profile's, else `https://api.cpln.io`).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// Release name: lower-case letters, digits and `-`.
+    pub name: String,
+    /// The values file.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: PathBuf,
+    #[command(flatten)]
+    pub target: ControlPlaneArgs,
+    /// Do not ask for confirmation (required when there is no terminal to ask on).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return once the resources are applied, without waiting for readiness.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting for readiness after this many seconds.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Release name.
+    pub name: String,
+    /// The values file.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: PathBuf,
+    #[command(flatten)]
+    pub target: ControlPlaneArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    /// Release name.
+    pub name: String,
+    #[command(flatten)]
+    pub target: ControlPlaneArgs,
+    /// Delete the volume sets too: every member's data, irrecoverably.
+    #[arg(long)]
+    pub delete_volumes: bool,
+    /// Keep the volume sets (the default; for scripts that say so explicitly).
+    #[arg(long, conflicts_with = "delete_volumes")]
+    pub keep_volumes: bool,
+    /// Do not ask for confirmation (required when there is no terminal to ask on).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Give up waiting for deletions after this many seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
 /// Where local clusters and the runtime live.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LocalDirs {
@@ -263,10 +351,11 @@ pub enum LocalCommand {
 pub struct OperateArgs {
     /// Cluster (release) name.
     pub name: String,
-    /// Operate the local cluster of that name (today's only target; Control Plane
-    /// comes with `deploy`).
+    /// Operate the local cluster of that name (else the release on Control Plane).
     #[arg(long)]
     pub local: bool,
+    #[command(flatten)]
+    pub target: ControlPlaneArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Table)]
     pub output: StatusFormat,

@@ -12,6 +12,7 @@ use clap::Parser;
 
 pub mod args;
 mod commands;
+mod cpln;
 mod input;
 mod local;
 mod report;

@@ -16,6 +16,9 @@ pub struct Checked {
     /// The source with every secret value starred out byte for byte, so spans stay
     /// valid: the only text an edge may show next to a diagnostic.
     pub display_source: String,
+    /// Whether the file sets `postgres.password` (else the values hold the default):
+    /// a deploy generates a strong password instead.
+    pub password_written: bool,
 }
 
 impl Checked {
@@ -173,6 +176,10 @@ pub(crate) fn finish(
         values,
         diagnostics,
         display_source: secrets.display(text, &parsed.secrets, &crate::schema::is_known_key),
+        password_written: parsed
+            .document
+            .as_ref()
+            .is_some_and(|doc| doc.node("/postgres/password").is_some()),
     }
 }
 
@@ -187,6 +194,7 @@ impl Checked {
             values: None,
             diagnostics: reporter.finish(),
             display_source: String::new(),
+            password_written: false,
         }
     }
 }

@@ -38,5 +38,6 @@ pub use diagnostic::{
 };
 pub use rules::MIN_PASSWORD_CHARS;
 pub use schema::schema_json;
+pub use secrets::Redactor;
 pub use values::Values;
 pub use yaml::{MAX_BYTES, replace_scalar};

@@ -117,6 +117,24 @@ pub(crate) struct SecretFacts {
     pub failed_in_secret: bool,
 }
 
+/// Masks given secret values wherever they occur: for an edge's messages that may
+/// quote what a server or a tool said (short values only as whole tokens).
+#[derive(Clone, Debug)]
+pub struct Redactor(Secrets);
+
+impl Redactor {
+    #[must_use]
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        Self(Secrets::new(values))
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        self.0.mask_all(text)
+    }
+}
+
 /// Masks secrets by value; built once per checked text.
 #[derive(Clone, Debug)]
 pub(crate) struct Secrets {

@@ -99,6 +99,7 @@ pub struct Postgres {
     ]}))]
     pub username: String,
     /// Password of `username`. Stored only in a Control Plane secret; never printed.
+    /// Leave it out and `deploy` generates a strong one (kept only in that secret).
     #[schemars(regex(pattern = NO_NUL_PATTERN), length(min = 1, max = 1000))]
     pub password: String,
     /// Application database, created at bootstrap and owned by `username`. Any name

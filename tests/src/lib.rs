@@ -10,6 +10,8 @@ use std::time::Duration;
 use wait_timeout::ChildExt;
 
 pub mod cluster;
+pub mod fake_cpln;
+pub mod fake_exec;
 
 /// The repository root.
 #[must_use]

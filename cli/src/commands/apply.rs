@@ -17,7 +17,6 @@ use crate::args::ApplyArgs;
 use crate::input::{Privacy, read};
 use crate::local::lifecycle::recorded_values;
 use crate::report::checked_values;
-use crate::transport::Transport;
 
 pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let bytes = read(&args.values, Privacy::Any)?;
@@ -26,8 +25,8 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Failure);
     };
     let target = open(&args.common)?;
-    let transport = &target.transport;
-    let recorded = recorded_values(&target.cluster)?;
+    let transport = &*target.transport;
+    let recorded = recorded_values(&target.local()?.cluster)?;
     let config = transport.config()?;
     let view = transport.view()?;
     let ordered = transport.members();
@@ -92,7 +91,7 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
                 } else {
                     format!(" for {}", changed.join(", "))
                 },
-                target.cluster.name
+                target.name
             ));
         }
     }
@@ -134,11 +133,11 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     }
     // The cluster runs these values now: later `up`, `dsn` and scale use them.
     crate::secrets::write_atomic(
-        &target.cluster.values(),
+        &target.local()?.cluster.values(),
         &String::from_utf8_lossy(&bytes),
         0o600,
     )?;
-    crate::local::process::hand_over(&target.cluster.values())?;
+    crate::local::process::hand_over(&target.local()?.cluster.values())?;
     for change in diff.changes.iter().filter(|c| c.effect == Effect::None) {
         notes.push(format!(
             "{} changed: it describes Control Plane resources and has no effect on a local cluster",

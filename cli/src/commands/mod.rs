@@ -4,6 +4,7 @@ use crate::ExitStatus;
 use crate::args::{Args, Command};
 
 mod apply;
+mod deploy;
 mod edit;
 mod explain;
 mod local;
@@ -16,6 +17,9 @@ pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Deploy(args) => deploy::deploy(&args),
+        Command::Diff(args) => deploy::diff(&args),
+        Command::Destroy(args) => deploy::destroy(&args),
         Command::Local(command) => local::run(command),
         Command::Status(args) => operate::status(&args),
         Command::Switchover(args) => operate::switchover(&args),

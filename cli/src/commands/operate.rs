@@ -32,23 +32,42 @@ use crate::transport::Transport;
 
 /// A running cluster and the transport that reaches it.
 pub(super) struct Target {
+    pub(super) name: String,
+    pub(super) transport: Box<dyn Transport>,
+    local: Option<LocalCluster>,
+}
+
+/// What only the local target has: its directory and recorded state.
+pub(super) struct LocalCluster {
     pub(super) cluster: Cluster,
     pub(super) file: ClusterFile,
-    pub(super) transport: Loopback,
 }
 
-fn require_local(common: &OperateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        common.local,
-        "day-2 operations on Control Plane come with `deploy`; pass --local to operate \
-         the local cluster {}",
-        common.name
-    );
-    Ok(())
+impl Target {
+    /// The local cluster behind this target; on Control Plane, an error saying the
+    /// operation is not available there yet.
+    pub(super) fn local(&self) -> anyhow::Result<&LocalCluster> {
+        self.local.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "this operation on Control Plane is not available yet; it runs on a local \
+                 cluster (--local)"
+            )
+        })
+    }
 }
 
+/// The cluster the arguments name: the local one with `--local`, else the release
+/// on Control Plane (org, GVC and credentials as the cpln CLI finds them).
 pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
-    require_local(common)?;
+    if !common.local {
+        let conn = crate::cpln::connect(&common.target)?;
+        let transport = crate::cpln::ControlPlane::open(conn, &common.name)?;
+        return Ok(Target {
+            name: common.name.clone(),
+            transport: Box::new(transport),
+            local: None,
+        });
+    }
     let cluster = existing(&common.name, &common.dirs)?;
     let file = cluster.load()?;
     anyhow::ensure!(
@@ -59,9 +78,9 @@ pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
     );
     let transport = Loopback::new(&cluster, &file)?;
     Ok(Target {
-        cluster,
-        file,
-        transport,
+        name: common.name.clone(),
+        transport: Box::new(transport),
+        local: Some(LocalCluster { cluster, file }),
     })
 }
 
@@ -98,11 +117,22 @@ fn refused(refusal: &Refusal) -> anyhow::Error {
 // status
 
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
-    require_local(&args.common)?;
+    if !args.common.local {
+        let target = open(&args.common)?;
+        return watch(args, || print_remote_status(&target, args.common.output));
+    }
     let cluster = existing(&args.common.name, &args.common.dirs)?;
     let file = cluster.load()?;
+    watch(args, || print_status(&cluster, &file, args.common.output))
+}
+
+/// Prints once, or every two seconds until interrupted with `--watch`.
+fn watch(
+    args: &StatusArgs,
+    print: impl Fn() -> anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
     if !args.watch {
-        return print_status(&cluster, &file, args.common.output);
+        return print();
     }
     let interrupted = std::sync::Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -113,7 +143,7 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
         if clear {
             write_stdout("\x1b[2J\x1b[H")?;
         }
-        print_status(&cluster, &file, args.common.output)?;
+        print()?;
         let next = Instant::now() + Duration::from_secs(2);
         while Instant::now() < next && !interrupted.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
@@ -175,28 +205,74 @@ fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
     })
 }
 
+/// The status of a cluster on Control Plane, as its members' Patroni sees it.
+fn remote_status_json(target: &Target) -> Value {
+    let view = target.transport.view().ok();
+    let members: Vec<Value> = view
+        .iter()
+        .flat_map(|v| &v.members)
+        .map(|member| {
+            json!({
+                "name": member.name,
+                "role": member.role.as_str(),
+                "state": member.state.as_str(),
+                "host": member.host,
+                "port": member.port,
+                "api_port": null,
+                "lag_bytes": member.lag.bytes(),
+                "timeline": member.timeline,
+                "pending_restart": member.pending_restart,
+                "patroni_pid": null,
+                "postmaster_pid": null,
+            })
+        })
+        .collect();
+    json!({
+        "cluster": target.name,
+        "running": view.is_some(),
+        "leader": view.as_ref().and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
+        "paused": view.as_ref().is_some_and(|v| v.paused),
+        "members": members,
+        "etcd": [],
+    })
+}
+
+fn print_remote_status(target: &Target, output: StatusFormat) -> anyhow::Result<ExitStatus> {
+    let status = remote_status_json(target);
+    print_status_json(&status, output, "no member's Patroni answers")
+}
+
 pub(crate) fn print_status(
     cluster: &Cluster,
     file: &ClusterFile,
     output: StatusFormat,
 ) -> anyhow::Result<ExitStatus> {
     let status = status_json(cluster, file);
+    print_status_json(
+        &status,
+        output,
+        &format!("{} is stopped (`local up` starts it)", cluster.name),
+    )
+}
+
+fn print_status_json(
+    status: &Value,
+    output: StatusFormat,
+    stopped: &str,
+) -> anyhow::Result<ExitStatus> {
     let running = status["running"] == true;
     match output {
         StatusFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&status)?;
+            let mut text = serde_json::to_string_pretty(status)?;
             text.push('\n');
             write_stdout(&text)?;
         }
         StatusFormat::Table => {
             if !running {
-                write_stdout(&format!(
-                    "{} is stopped (`local up` starts it)\n",
-                    cluster.name
-                ))?;
+                write_stdout(&format!("{stopped}\n"))?;
                 return Ok(ExitStatus::Failure);
             }
-            write_stdout(&status_table(&status))?;
+            write_stdout(&status_table(status))?;
         }
     }
     Ok(if running {
@@ -261,7 +337,9 @@ fn status_table(status: &Value) -> String {
             )
         })
         .collect();
-    let _ = writeln!(text, "etcd: {}", etcd.join(", "));
+    if !etcd.is_empty() {
+        let _ = writeln!(text, "etcd: {}", etcd.join(", "));
+    }
     let _ = writeln!(
         text,
         "leader: {}{}",
@@ -280,7 +358,7 @@ fn status_table(status: &Value) -> String {
 
 pub(crate) fn switchover(args: &SwitchoverArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.current_view()?;
     let candidate = args.candidate.as_deref().map(|m| member_name(&target, m));
     let plan = plan_switchover(
@@ -295,12 +373,12 @@ pub(crate) fn switchover(args: &SwitchoverArgs) -> anyhow::Result<ExitStatus> {
 
 pub(crate) fn failover(args: &FailoverArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     let candidate = member_name(&target, &args.candidate);
     let leader_writable = view
         .healthy_leader()
-        .is_some_and(|l| writable(&target.transport, &l.name));
+        .is_some_and(|l| writable(&*target.transport, &l.name));
     let plan = plan_failover(&view, &candidate, leader_writable).map_err(|r| refused(&r))?;
     // Promoting by hand can lose writes the candidate has not received: the user
     // types the member's name.
@@ -315,7 +393,7 @@ pub(crate) fn failover(args: &FailoverArgs) -> anyhow::Result<ExitStatus> {
 
 pub(crate) fn restart(args: &RestartArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     let member = args.member.as_deref().map(|m| member_name(&target, m));
     let plan = plan_restart(&view, member.as_deref()).map_err(|r| refused(&r))?;
@@ -326,7 +404,7 @@ pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
     // The HA rules first, on the values as they would be: refused here exactly
     // when `validate` would refuse the file with this count.
-    let recorded = std::fs::read(target.cluster.values())?;
+    let recorded = std::fs::read(target.local()?.cluster.values())?;
     let checked =
         postgres_ha_core::check_changed(&recorded, &[("/replicas", json!(args.replicas))]);
     let mut problems = String::new();
@@ -352,7 +430,7 @@ pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
             args.replicas
         )?;
     }
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let config = target.transport.config()?;
     let max_wal_senders = running_senders(&config);
     let view = target.transport.view()?;
@@ -370,14 +448,14 @@ pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
 
 pub(crate) fn reload(args: &OperateArgs) -> anyhow::Result<ExitStatus> {
     let target = open(args)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     carry_out(&target, args, &plan_reload(&view), &policy, None)
 }
 
 pub(crate) fn pause(args: &OperateArgs, paused: bool) -> anyhow::Result<ExitStatus> {
     let target = open(args)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     let plan = plan_pause(&view, paused).map_err(|r| refused(&r))?;
     carry_out(&target, args, &plan, &policy, None)
@@ -385,7 +463,7 @@ pub(crate) fn pause(args: &OperateArgs, paused: bool) -> anyhow::Result<ExitStat
 
 pub(crate) fn reinit(args: &ReinitArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let policy = policy(&target.transport)?;
+    let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     let member = member_name(&target, &args.member);
     let plan = plan_reinit(&view, &member).map_err(|r| refused(&r))?;
@@ -393,7 +471,11 @@ pub(crate) fn reinit(args: &ReinitArgs) -> anyhow::Result<ExitStatus> {
 }
 
 pub(crate) fn dsn_command(args: &DsnArgs) -> anyhow::Result<ExitStatus> {
-    require_local(&args.common)?;
+    anyhow::ensure!(
+        args.common.local,
+        "dsn on Control Plane is not available yet; pass --local for the local cluster {}",
+        args.common.name
+    );
     let cluster = existing(&args.common.name, &args.common.dirs)?;
     let file = cluster.load()?;
     let values = recorded_values(&cluster)?;
@@ -411,11 +493,14 @@ pub(crate) fn dsn_command(args: &DsnArgs) -> anyhow::Result<ExitStatus> {
 
 /// A member named in full (`db-pg1`) or short (`pg1`), in full.
 fn member_name(target: &Target, name: &str) -> String {
-    postgres_ha_core::local::member_index(&target.cluster.name, name)
-        .filter(|i| *i < target.file.ports.members.len())
+    let Ok(local) = target.local() else {
+        return name.to_owned();
+    };
+    postgres_ha_core::local::member_index(&local.cluster.name, name)
+        .filter(|i| *i < local.file.ports.members.len())
         .map_or_else(
             || name.to_owned(),
-            |i| postgres_ha_core::local::member_name(&target.cluster.name, i),
+            |i| postgres_ha_core::local::member_name(&local.cluster.name, i),
         )
 }
 
@@ -451,7 +536,18 @@ pub(super) fn confirm_steps(
         }
         return Ok(false);
     }
-    if common.yes {
+    ask(summary, steps, common.yes, type_to_confirm)
+}
+
+/// Asks on the terminal whether to go ahead with `steps` (`yes` skips asking); an
+/// error when there is no terminal to ask on or the answer is not yes.
+pub(super) fn ask(
+    summary: &str,
+    steps: &[String],
+    yes: bool,
+    type_to_confirm: Option<&str>,
+) -> anyhow::Result<bool> {
+    if yes {
         return Ok(true);
     }
     anyhow::ensure!(
@@ -533,21 +629,21 @@ pub(super) fn execute(
             progress.set_message(step.to_string());
             match step {
                 Step::Sql { on, sql } => {
-                    let member = resolve(&target.transport, on, &progress)?;
+                    let member = resolve(&*target.transport, on, &progress)?;
                     target.transport.sql(&member, sql)?;
                 }
                 Step::Patroni { on, request } => {
-                    let member = resolve(&target.transport, on, &progress)?;
-                    patroni_step(&target.transport, &member, request)?;
+                    let member = resolve(&*target.transport, on, &progress)?;
+                    patroni_step(&*target.transport, &member, request)?;
                 }
                 Step::Wait { until, seconds } => {
-                    wait_for(&target.transport, until, *seconds, &progress)?;
+                    wait_for(&*target.transport, until, *seconds, &progress)?;
                 }
                 Step::Settle { seconds } => {
                     std::thread::sleep(Duration::from_secs(u64::from(*seconds)));
                 }
                 Step::Reinitialize { member } => {
-                    reinitialize(&target.transport, member, &progress)?;
+                    reinitialize(&*target.transport, member, &progress)?;
                 }
                 Step::AddMembers { count } => {
                     target.transport.add_members(*count)?;
@@ -561,7 +657,7 @@ pub(super) fn execute(
                     among,
                     scheduled,
                 } => handovers.push(switch_over(
-                    &target.transport,
+                    &*target.transport,
                     &Handing {
                         leader,
                         candidate: candidate.as_deref(),
@@ -597,7 +693,7 @@ pub(super) fn report(
     let elapsed = done.seconds;
     if common.output == StatusFormat::Json {
         let report = json!({
-            "cluster": target.cluster.name,
+            "cluster": target.name,
             "summary": done.summary,
             "dry_run": false,
             "steps": done.steps,
@@ -609,7 +705,10 @@ pub(super) fn report(
                 "scheduled": h.scheduled,
             })).collect::<Vec<_>>(),
             "notes": done.notes,
-            "status": status_json(&target.cluster, &target.file),
+            "status": match &target.local {
+                Some(local) => status_json(&local.cluster, &local.file),
+                None => remote_status_json(target),
+            },
         });
         write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

@@ -21,14 +21,13 @@ use crate::args::{RotateArgs, StatusFormat};
 use crate::local::lifecycle::recorded_values;
 use crate::report::write_stdout;
 use crate::secrets::random_password;
-use crate::transport::Transport;
 
-fn journal_path(target: &Target) -> PathBuf {
-    target.cluster.dir.join("rotation.json")
+fn journal_path(target: &Target) -> anyhow::Result<PathBuf> {
+    Ok(target.local()?.cluster.dir.join("rotation.json"))
 }
 
 fn load_journal(target: &Target) -> anyhow::Result<Option<Journal>> {
-    let path = journal_path(target);
+    let path = journal_path(target)?;
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             Ok(Some(serde_json::from_str(&text).with_context(|| {
@@ -43,7 +42,7 @@ fn load_journal(target: &Target) -> anyhow::Result<Option<Journal>> {
 /// Records the journal before the next phase acts (mode 600: it holds the password).
 fn record(target: &Target, journal: &Journal) -> anyhow::Result<()> {
     crate::secrets::write_atomic(
-        &journal_path(target),
+        &journal_path(target)?,
         &serde_json::to_string(journal)?,
         0o600,
     )
@@ -78,7 +77,7 @@ fn problem(
 
 pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let values = recorded_values(&target.cluster)?;
+    let values = recorded_values(&target.local()?.cluster)?;
     let app_user = values.postgres.username.clone();
     let user = RotationUser::parse(&args.user, &app_user).with_context(|| {
         format!(
@@ -87,7 +86,7 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
             RotationUser::WORDS.join(", ")
         )
     })?;
-    let transport = &target.transport;
+    let transport = &*target.transport;
     let key = user.key();
     let journal = load_journal(&target)?;
     let resuming = journal.is_some();
@@ -121,7 +120,7 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     // A resumed rotation may already have stored the new password.
     let stored_new = old == password;
     if !stored_new {
-        let recorded = std::fs::read(target.cluster.values())?;
+        let recorded = std::fs::read(target.local()?.cluster.values())?;
         if let Some(why) = problem(user, &password, &old, &recorded) {
             anyhow::bail!("refused: the new password is unusable: {why}");
         }
@@ -160,7 +159,7 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     let shown = args.show_password.then_some(password.as_str());
     if args.common.output == StatusFormat::Json {
         let mut report = json!({
-            "cluster": target.cluster.name,
+            "cluster": target.name,
             "user": user.word(),
             "role": user.role(&app_user),
             "resumed": resuming,
@@ -193,9 +192,9 @@ pub(super) fn run_rotation(
     password: &str,
     stop_after: Option<Phase>,
 ) -> anyhow::Result<Option<Phase>> {
-    let transport = &target.transport;
+    let transport = &*target.transport;
     let key = user.key();
-    let app_user = recorded_values(&target.cluster)?.postgres.username;
+    let app_user = recorded_values(&target.local()?.cluster)?.postgres.username;
     let old = transport.stored_password(key)?;
     let stored_new = old == password;
     let password = password.to_owned();
@@ -270,7 +269,7 @@ pub(super) fn run_rotation(
             );
         }
     }
-    std::fs::remove_file(journal_path(target))?;
+    std::fs::remove_file(journal_path(target)?)?;
     Ok(None)
 }
 

@@ -66,6 +66,16 @@ impl Kind {
     pub fn item(self, at: &Place, name: &str) -> String {
         format!("{}/{name}", self.collection(at))
     }
+
+    /// What reads a resource whole: the item, or for a secret its `-reveal` (a plain
+    /// GET of a secret leaves its data out).
+    #[must_use]
+    pub fn read(self, at: &Place, name: &str) -> String {
+        match self {
+            Self::Secret => format!("{}/-reveal", self.item(at, name)),
+            _ => self.item(at, name),
+        }
+    }
 }
 
 impl fmt::Display for Kind {

@@ -1,6 +1,8 @@
 //! Deploying a rendered release, without I/O: the reads a deploy makes, then from their
 //! answers the plan — create, update or leave each resource — and its requests.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 use super::api::{ApiRequest, Kind, Method, Place};
@@ -11,6 +13,9 @@ pub enum Change {
     Create,
     Update,
     Unchanged,
+    /// A resource of the release these values no longer render (the proxy turned
+    /// off): deleted after everything else is applied.
+    Delete,
 }
 
 impl Change {
@@ -20,6 +25,7 @@ impl Change {
             Self::Create => "create",
             Self::Update => "update",
             Self::Unchanged => "unchanged",
+            Self::Delete => "delete",
         }
     }
 }
@@ -55,17 +61,25 @@ fn identify(resource: &Value) -> Result<(Kind, &str), PlanError> {
     Ok((kind, name))
 }
 
-/// The item reads that tell what exists, one per rendered resource, in order.
+/// The tag each applied resource carries: a digest of the body last applied. A field
+/// the release stops setting changes the digest, which comparing the fields it sets
+/// cannot notice. Secret data is left out of the digest (a digest of a password is
+/// not to be published in a tag); it is compared whole instead.
+pub const APPLIED_TAG: &str = "app.cpln.io/applied-digest";
+
+/// The reads that tell what exists, one per rendered resource, in order. Secrets are
+/// revealed: their data is compared, and a deploy keeps the passwords it finds.
 pub fn reads(at: &Place, rendered: &[Value]) -> Result<Vec<ApiRequest>, PlanError> {
     rendered
         .iter()
-        .map(|r| identify(r).map(|(kind, name)| ApiRequest::get(kind.item(at, name))))
+        .map(|r| identify(r).map(|(kind, name)| ApiRequest::get(kind.read(at, name))))
         .collect()
 }
 
 /// The plan, in apply order, from the rendered resources and what each read found
-/// (`None`: 404). A resource is unchanged when every field the release sets already
-/// holds that value; fields the API adds (`id`, `version`, `status`, defaults) are
+/// (`None`: 404). A resource is unchanged when it carries the digest of this body
+/// and every field the release sets still holds that value (so an edit made by
+/// hand is undone); fields the API adds (`id`, `version`, `status`, defaults) are
 /// not compared, so a second deploy of the same values sends nothing.
 pub fn plan_deploy(
     at: &Place,
@@ -87,7 +101,7 @@ pub fn plan_deploy(
             let body = body(resource);
             let change = match found {
                 None => Change::Create,
-                Some(found) if holds(&body, found) => Change::Unchanged,
+                Some(found) if current(&body, found) => Change::Unchanged,
                 Some(_) => Change::Update,
             };
             Ok(Step {
@@ -107,37 +121,105 @@ pub fn plan_deploy(
     Ok(steps)
 }
 
-/// The deletions of a release, in reverse apply order; volume sets (the data) only
-/// when asked.
-pub fn plan_destroy(
-    at: &Place,
-    rendered: &[Value],
-    keep_volumes: bool,
-) -> Result<Vec<ApiRequest>, PlanError> {
-    let mut items = rendered
-        .iter()
-        .map(identify)
-        .collect::<Result<Vec<_>, PlanError>>()?;
-    items.retain(|(kind, _)| !(keep_volumes && *kind == Kind::VolumeSet));
+/// The release's resources (`all`, by kind and name) that `rendered` leaves out:
+/// the candidates a deploy reads and, where they exist, deletes. Volume sets are
+/// never among them: their data outlives any change of values.
+#[must_use]
+pub fn leftovers<'a>(all: &[(Kind, &'a str)], rendered: &[Value]) -> Vec<(Kind, &'a str)> {
+    all.iter()
+        .copied()
+        .filter(|(kind, name)| {
+            *kind != Kind::VolumeSet
+                && !rendered
+                    .iter()
+                    .any(|r| identify(r).is_ok_and(|(k, n)| k == *kind && n == *name))
+        })
+        .collect()
+}
+
+/// The steps that delete the leftovers found to exist, in reverse apply order
+/// (workloads before the secrets they mount).
+#[must_use]
+pub fn plan_prune(at: &Place, existing_leftovers: &[(Kind, &str)]) -> Vec<Step> {
+    let mut items = existing_leftovers.to_vec();
     items.sort_by_key(|(kind, _)| std::cmp::Reverse(*kind));
-    Ok(items
+    items
+        .into_iter()
+        .map(|(kind, name)| Step {
+            kind,
+            name: name.to_owned(),
+            change: Change::Delete,
+            request: Some(ApiRequest {
+                method: Method::Delete,
+                path: kind.item(at, name),
+                body: None,
+            }),
+        })
+        .collect()
+}
+
+/// The deletions of a release's resources, in reverse apply order; volume sets (the
+/// data) only when asked.
+#[must_use]
+pub fn plan_destroy(at: &Place, resources: &[(Kind, &str)], keep_volumes: bool) -> Vec<ApiRequest> {
+    let mut items: Vec<(Kind, &str)> = resources
+        .iter()
+        .copied()
+        .filter(|(kind, _)| !(keep_volumes && *kind == Kind::VolumeSet))
+        .collect();
+    items.sort_by_key(|(kind, _)| std::cmp::Reverse(*kind));
+    items
         .into_iter()
         .map(|(kind, name)| ApiRequest {
             method: Method::Delete,
             path: kind.item(at, name),
             body: None,
         })
-        .collect())
+        .collect()
 }
 
 /// What is sent: the resource without `gvc`, which the collection path carries (the
-/// API does not store it as a field).
+/// API does not store it as a field), tagged with its digest.
 fn body(resource: &Value) -> Value {
     let mut body = resource.clone();
     if let Some(object) = body.as_object_mut() {
         object.remove("gvc");
     }
+    let digest = digest(&body);
+    if let Some(object) = body.as_object_mut() {
+        let tags = object
+            .entry("tags")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(tags) = tags.as_object_mut() {
+            tags.insert(APPLIED_TAG.into(), Value::String(digest));
+        }
+    }
     body
+}
+
+/// SHA-256 (hex) of the body without its digest tag and secret data.
+fn digest(body: &Value) -> String {
+    use sha2::Digest as _;
+    let mut plain = body.clone();
+    if let Some(object) = plain.as_object_mut() {
+        object.remove("data");
+        if let Some(tags) = object.get_mut("tags").and_then(Value::as_object_mut) {
+            tags.remove(APPLIED_TAG);
+        }
+    }
+    let mut hex = String::with_capacity(64);
+    for byte in sha2::Sha256::digest(plain.to_string().as_bytes()) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Whether `found` is what applying `body` leaves: the same digest, every field the
+/// body sets, and for a secret exactly its data (a key dropped from it is a change).
+fn current(body: &Value, found: &Value) -> bool {
+    found["tags"][APPLIED_TAG] == body["tags"][APPLIED_TAG]
+        && holds(body, found)
+        && (body.get("data").is_none() || body["data"] == found["data"])
 }
 
 /// Whether `found` holds every value `wanted` sets: objects key by key (extra keys
@@ -184,7 +266,7 @@ mod tests {
         let rendered = release();
         let reads = reads(&at(), &rendered).unwrap();
         assert_eq!(reads[0].path, "/org/acme/gvc/prod/workload/db-postgres");
-        assert_eq!(reads[1].path, "/org/acme/secret/db-credentials");
+        assert_eq!(reads[1].path, "/org/acme/secret/db-credentials/-reveal");
         let plan = plan_deploy(&at(), &rendered, &[None, None, None]).unwrap();
         let order: Vec<_> = plan.iter().map(|s| (s.kind, s.change)).collect();
         assert_eq!(
@@ -236,8 +318,8 @@ mod tests {
             .filter(|s| s.change == Change::Update)
             .map(|s| s.kind)
             .collect();
-        // The secret's extra key is the API's business; the workload's cpu is ours.
-        assert_eq!(updated, [Kind::Workload]);
+        // The workload's cpu is ours; a secret's data is ours whole.
+        assert_eq!(updated, [Kind::Secret, Kind::Workload]);
         // An array that grew or shrank is a change.
         let mut fewer = stored;
         fewer[0].as_mut().unwrap()["spec"]["containers"] = json!([]);
@@ -246,9 +328,32 @@ mod tests {
     }
 
     #[test]
+    fn a_field_the_release_stops_setting_is_a_change() {
+        let before = release();
+        let stored: Vec<Option<Value>> = before.iter().map(|r| Some(body(r))).collect();
+        let mut after = before.clone();
+        after[0]["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("cpu");
+        let plan = plan_deploy(&at(), &after, &stored).unwrap();
+        let workload = plan.iter().find(|s| s.kind == Kind::Workload).unwrap();
+        assert_eq!(workload.change, Change::Update);
+        // The digest leaves secret data out: no password's digest in a tag.
+        let secret = body(&before[1]);
+        let mut other = before[1].clone();
+        other["data"]["password"] = json!("y");
+        assert_eq!(
+            secret["tags"][APPLIED_TAG],
+            body(&other)["tags"][APPLIED_TAG]
+        );
+    }
+
+    #[test]
     fn destroy_runs_in_reverse_and_keeps_volumes_when_asked() {
         let rendered = release();
-        let all = plan_destroy(&at(), &rendered, false).unwrap();
+        let items: Vec<(Kind, &str)> = rendered.iter().map(|r| identify(r).unwrap()).collect();
+        let all = plan_destroy(&at(), &items, false);
         let paths: Vec<_> = all.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -259,9 +364,36 @@ mod tests {
             ]
         );
         assert!(all.iter().all(|r| r.method == Method::Delete));
-        let kept = plan_destroy(&at(), &rendered, true).unwrap();
+        let kept = plan_destroy(&at(), &items, true);
         assert_eq!(kept.len(), 2);
         assert!(!kept.iter().any(|r| r.path.contains("volumeset")));
+    }
+
+    #[test]
+    fn resources_no_longer_rendered_are_deleted_but_never_volumes() {
+        let rendered = release();
+        let all = [
+            (Kind::Secret, "db-credentials"),
+            (Kind::Secret, "db-proxy-start"),
+            (Kind::VolumeSet, "db-postgres-vs"),
+            (Kind::VolumeSet, "db-old-vs"),
+            (Kind::Workload, "db-postgres"),
+            (Kind::Workload, "db-proxy"),
+        ];
+        let left = leftovers(&all, &rendered);
+        assert_eq!(
+            left,
+            [
+                (Kind::Secret, "db-proxy-start"),
+                (Kind::Workload, "db-proxy")
+            ]
+        );
+        let steps = plan_prune(&at(), &left);
+        assert_eq!(steps[0].kind, Kind::Workload);
+        assert!(
+            steps.iter().all(|s| s.change == Change::Delete
+                && s.request.as_ref().unwrap().method == Method::Delete)
+        );
     }
 
     #[test]

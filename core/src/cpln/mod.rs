@@ -6,6 +6,7 @@
 mod api;
 mod context;
 mod deploy;
+pub mod exec;
 mod readiness;
 
 pub use api::{ApiError, ApiRequest, Kind, Method, Place, backoff_ms, retryable};
@@ -13,5 +14,7 @@ pub use context::{
     Asked, Context, ContextError, Credential, DEFAULT_ENDPOINT, Profile, REFRESH_MARGIN_SECONDS,
     Store, needs_refresh, resolve, service_account_org,
 };
-pub use deploy::{Change, PlanError, Step, plan_deploy, plan_destroy, reads};
+pub use deploy::{
+    APPLIED_TAG, Change, PlanError, Step, leftovers, plan_deploy, plan_destroy, plan_prune, reads,
+};
 pub use readiness::{Readiness, readiness};

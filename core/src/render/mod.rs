@@ -27,7 +27,13 @@ pub use patroni::{
     APP_DATABASE_ENV, APP_USERNAME_ENV, CredentialKey, PASSWORD_ENV, RESTAPI_USER, SUPERUSER,
     Topology, etcd_env, insert_passwords, patroni_config,
 };
-pub use scripts::{PGDATA, before_stop, post_bootstrap};
+pub use resources::Names;
+pub use scripts::{MEMBER_HOME, PGDATA, before_stop, post_bootstrap};
+
+/// PostgreSQL's port in a member's container on Control Plane.
+pub const POSTGRES_PORT: u16 = 5432;
+/// Patroni's REST API port in a member's container on Control Plane.
+pub const PATRONI_PORT: u16 = 8008;
 
 /// Which release, where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +81,27 @@ impl Credentials {
             .into_iter()
             .filter(|key| self.get(*key).is_none_or(str::is_empty))
             .collect()
+    }
+}
+
+impl Credentials {
+    /// The passwords a credentials secret holds (its `data`, as revealed), and the
+    /// application's: what a later deploy keeps rather than generate anew.
+    #[must_use]
+    pub fn from_secret_data(data: &Value) -> (Self, Option<String>) {
+        let text = |key: patroni::CredentialKey| {
+            data[key.secret_key()]
+                .as_str()
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+        };
+        let mut credentials = Self::default();
+        for key in patroni::CredentialKey::INTERNAL {
+            if let Some(password) = text(key) {
+                credentials.set(key, password);
+            }
+        }
+        (credentials, text(patroni::CredentialKey::App))
     }
 }
 
@@ -267,5 +294,28 @@ mod tests {
                 .iter()
                 .all(|s| s.len() <= WORKLOAD_SUFFIXES[0].len())
         );
+    }
+
+    #[test]
+    fn names_list_every_resource_a_render_makes() {
+        let release = Release {
+            name: "db".into(),
+            gvc: "prod".into(),
+            org: None,
+        };
+        let credentials = Credentials::from_fn(|_| "x".repeat(32));
+        let rendered = render(&Values::default(), &release, &credentials).unwrap();
+        let names = Names::new("db");
+        let listed = names.resources();
+        for resource in &rendered {
+            let kind = crate::cpln::Kind::parse(resource["kind"].as_str().unwrap()).unwrap();
+            let name = resource["name"].as_str().unwrap();
+            assert!(listed.contains(&(kind, name)), "{kind} {name}");
+        }
+        assert_eq!(listed.len(), rendered.len());
+        // The credentials' data holds every password a deploy keeps.
+        let (kept, app) = Credentials::from_secret_data(&rendered[0]["data"]);
+        assert!(kept.missing().is_empty());
+        assert_eq!(app.as_deref(), Some("password"));
     }
 }

@@ -5,31 +5,35 @@ use serde_json::{Value, json};
 use super::patroni::{
     CredentialKey, ETCD_PASSWORD_ENV, PASSWORD_ENV, Topology, etcd_env, patroni_config,
 };
-use super::scripts::{self, PGDATA, POSTGRES_DIR};
-use super::{Credentials, Release};
+use super::scripts::{self, MEMBER_HOME, PGDATA, POSTGRES_DIR};
+use super::{Credentials, PATRONI_PORT, POSTGRES_PORT, Release};
+use crate::cpln::Kind;
 use crate::values::{AccessType, Resources, Values};
 
-/// Names of everything a release creates.
-pub(crate) struct Names {
-    pub(crate) postgres: String,
-    pub(crate) etcd: String,
-    pub(crate) proxy: String,
-    pub(crate) postgres_volumes: String,
-    pub(crate) etcd_volumes: String,
-    pub(crate) identity: String,
-    pub(crate) policy: String,
-    pub(crate) credentials: String,
-    pub(crate) patroni: String,
-    pub(crate) postgres_start: String,
-    pub(crate) postgres_pre_stop: String,
-    pub(crate) postgres_bootstrap: String,
-    pub(crate) etcd_start: String,
-    pub(crate) proxy_start: String,
-    pub(crate) proxy_config: String,
+/// Names of everything a release creates: the one place they are derived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    pub postgres: String,
+    pub etcd: String,
+    pub proxy: String,
+    pub postgres_volumes: String,
+    pub etcd_volumes: String,
+    pub identity: String,
+    pub policy: String,
+    pub credentials: String,
+    pub patroni: String,
+    pub postgres_start: String,
+    pub postgres_pre_stop: String,
+    pub postgres_before_stop: String,
+    pub postgres_bootstrap: String,
+    pub etcd_start: String,
+    pub proxy_start: String,
+    pub proxy_config: String,
 }
 
 impl Names {
-    pub(crate) fn new(release: &str) -> Self {
+    #[must_use]
+    pub fn new(release: &str) -> Self {
         let name = |suffix: &str| format!("{release}-{suffix}");
         Self {
             postgres: name("postgres"),
@@ -43,11 +47,42 @@ impl Names {
             patroni: name("patroni-config"),
             postgres_start: name("postgres-start"),
             postgres_pre_stop: name("postgres-pre-stop"),
+            postgres_before_stop: name("postgres-before-stop"),
             postgres_bootstrap: name("postgres-bootstrap"),
             etcd_start: name("etcd-start"),
             proxy_start: name("proxy-start"),
             proxy_config: name("proxy-config"),
         }
+    }
+}
+
+impl Names {
+    /// Every resource a release can have, with its kind: what `destroy` removes (one
+    /// these values do not render is simply absent).
+    #[must_use]
+    pub fn resources(&self) -> Vec<(Kind, &str)> {
+        let mut all: Vec<(Kind, &str)> = [
+            &self.credentials,
+            &self.patroni,
+            &self.postgres_start,
+            &self.postgres_pre_stop,
+            &self.postgres_before_stop,
+            &self.postgres_bootstrap,
+            &self.etcd_start,
+            &self.proxy_start,
+            &self.proxy_config,
+        ]
+        .into_iter()
+        .map(|name| (Kind::Secret, name.as_str()))
+        .collect();
+        all.push((Kind::Identity, &self.identity));
+        all.push((Kind::VolumeSet, &self.postgres_volumes));
+        all.push((Kind::VolumeSet, &self.etcd_volumes));
+        all.push((Kind::Policy, &self.policy));
+        for workload in [&self.etcd, &self.postgres, &self.proxy] {
+            all.push((Kind::Workload, workload));
+        }
+        all
     }
 }
 
@@ -183,10 +218,10 @@ pub(crate) fn resources(
     let topology = Topology {
         scope: release.name.clone(),
         name: format!("{}-@INDEX@", names.postgres),
-        restapi_listen: "0.0.0.0:8008".into(),
-        restapi_connect: format!("{member_address}:8008"),
-        postgres_listen: "0.0.0.0:5432".into(),
-        postgres_connect: format!("{member_address}:5432"),
+        restapi_listen: format!("0.0.0.0:{PATRONI_PORT}"),
+        restapi_connect: format!("{member_address}:{PATRONI_PORT}"),
+        postgres_listen: format!("0.0.0.0:{POSTGRES_PORT}"),
+        postgres_connect: format!("{member_address}:{POSTGRES_PORT}"),
         etcd_hosts,
         data_dir: PGDATA.into(),
         bin_dir: None,
@@ -195,8 +230,10 @@ pub(crate) fn resources(
         // The firewall decides who reaches PostgreSQL; pg_hba only demands SCRAM.
         client_networks: vec!["0.0.0.0/0".into(), "::/0".into()],
         post_bootstrap: format!("/bin/bash {POSTGRES_DIR}/post-bootstrap.sh"),
-        // The fast-demote hook comes with the Control Plane day-2 transport.
-        before_stop: None,
+        before_stop: Some(format!(
+            "/bin/bash {POSTGRES_DIR}/before-stop.sh {MEMBER_HOME} {}-@INDEX@ {PGDATA}",
+            names.postgres
+        )),
     };
     // JSON, not YAML: Patroni parses with YAML 1.1, where unquoted `on`/`off` are booleans;
     // JSON is YAML to it and keeps every string a string.
@@ -226,6 +263,13 @@ pub(crate) fn resources(
         "postgres",
         "hand over leadership before stopping",
         scripts::postgres_pre_stop(&names.postgres),
+    ));
+    out.push(opaque(
+        release,
+        &names.postgres_before_stop,
+        "postgres",
+        "stops PostgreSQL at once in a switchover this tool runs",
+        scripts::before_stop(),
     ));
     out.push(opaque(
         release,
@@ -383,15 +427,15 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
             "type": "stateful",
             "identityLink": format!("//gvc/{gvc}/identity/{}", names.identity),
             "containers": [{
-                "name": "postgres",
+                "name": crate::cpln::exec::CONTAINER,
                 "image": values.images.postgres,
                 "cpu": cpu,
                 "memory": memory,
                 "command": "/bin/bash",
                 "args": [format!("{POSTGRES_DIR}/start.sh")],
                 "ports": [
-                    {"number": 5432, "protocol": "tcp"},
-                    {"number": 8008, "protocol": "http"},
+                    {"number": POSTGRES_PORT, "protocol": "tcp"},
+                    {"number": PATRONI_PORT, "protocol": "http"},
                 ],
                 "env": secret_env(names),
                 "volumes": [
@@ -399,12 +443,13 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
                     secret_file(&names.postgres_bootstrap, &format!("{POSTGRES_DIR}/post-bootstrap.sh")),
                     secret_file(&names.patroni, &format!("{POSTGRES_DIR}/patroni.yml")),
                     secret_file(&names.postgres_pre_stop, &format!("{POSTGRES_DIR}/pre-stop.sh")),
+                    secret_file(&names.postgres_before_stop, &format!("{POSTGRES_DIR}/before-stop.sh")),
                     secret_file(&names.postgres_start, &format!("{POSTGRES_DIR}/start.sh")),
                 ],
                 // Within the hang bound: the platform restarts a member whose Patroni
                 // stopped answering before its leader lease can expire.
-                "livenessProbe": probe_http("/liveness", 8008, 30, liveness.0, liveness.1, liveness.2),
-                "readinessProbe": probe_http("/readiness", 8008, 10, 5, 3, 3),
+                "livenessProbe": probe_http("/liveness", PATRONI_PORT, 30, liveness.0, liveness.1, liveness.2),
+                "readinessProbe": probe_http("/readiness", PATRONI_PORT, 10, 5, 3, 3),
                 "lifecycle": {"preStop": {"exec": {"command": ["/bin/bash", format!("{POSTGRES_DIR}/pre-stop.sh")]}}},
             }],
             "defaultOptions": fixed_scale(values.replicas),

@@ -8,6 +8,9 @@ use std::fmt::Write;
 
 /// The data directory inside the PostgreSQL volume.
 pub const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+/// A member's own writable directory on Control Plane (its volume's root), where the
+/// `before_stop` hook looks for this tool's fast-demote marker.
+pub const MEMBER_HOME: &str = "/var/lib/postgresql/data";
 /// Where the rendered scripts are mounted in the PostgreSQL container.
 pub(crate) const POSTGRES_DIR: &str = "/etc/postgres-ha";
 

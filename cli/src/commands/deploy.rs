@@ -1,0 +1,423 @@
+//! `deploy`, `diff` and `destroy` on Control Plane. The plan comes from core (what to
+//! create, update or leave, in apply order); this module reads, asks, sends and waits.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use postgres_ha_core::cpln::{
+    Change, Kind, Place, Step, leftovers, plan_deploy, plan_destroy, plan_prune, readiness, reads,
+};
+use postgres_ha_core::render::{self, CredentialKey, Credentials, Names, Release};
+use postgres_ha_core::{Code, Values};
+use serde_json::Value;
+
+use super::operate::ask;
+use crate::ExitStatus;
+use crate::args::{ControlPlaneArgs, DeployArgs, DestroyArgs, DiffArgs};
+use crate::cpln::{Connection, connect};
+use crate::input::{Privacy, read};
+use crate::report::{report_to_stderr, write_stdout};
+use crate::secrets::random_password;
+
+/// How often readiness and deletions are polled.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A release's plan against what exists.
+struct Prepared {
+    conn: Connection,
+    steps: Vec<Step>,
+    /// The release's workloads, in apply order.
+    workloads: Vec<String>,
+    notes: Vec<String>,
+}
+
+pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
+    let Some(prepared) = prepare(&args.name, &args.values, &args.target, true)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let Prepared {
+        conn,
+        steps,
+        workloads,
+        notes,
+    } = prepared;
+    print_plan(&args.name, &conn.place, &steps, &notes)?;
+    let changes: Vec<String> = steps
+        .iter()
+        .filter(|s| s.change != Change::Unchanged)
+        .map(|s| format!("{} {} {}", s.change.as_str(), s.kind, s.name))
+        .collect();
+    if args.dry_run {
+        write_stdout("(dry run: nothing was changed)\n")?;
+        return Ok(ExitStatus::Success);
+    }
+    if !changes.is_empty() {
+        ask(
+            &format!("deploy {} to {}", args.name, where_(&conn.place)),
+            &changes,
+            args.yes,
+            None,
+        )?;
+        apply(&conn, &steps)?;
+    }
+    if args.no_wait {
+        return Ok(ExitStatus::Success);
+    }
+    wait_ready(&conn, &workloads, Duration::from_secs(args.timeout))?;
+    Ok(ExitStatus::Success)
+}
+
+pub(crate) fn diff(args: &DiffArgs) -> anyhow::Result<ExitStatus> {
+    let Some(prepared) = prepare(&args.name, &args.values, &args.target, false)? else {
+        return Ok(ExitStatus::Error);
+    };
+    print_plan(
+        &args.name,
+        &prepared.conn.place,
+        &prepared.steps,
+        &prepared.notes,
+    )?;
+    let changed = prepared.steps.iter().any(|s| s.change != Change::Unchanged);
+    Ok(if changed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+pub(crate) fn destroy(args: &DestroyArgs) -> anyhow::Result<ExitStatus> {
+    render::check_name("release", &args.name, render::MAX_RELEASE_NAME)?;
+    let conn = connect(&args.target)?;
+    let names = Names::new(&args.name);
+    let requests = plan_destroy(&conn.place, &names.resources(), !args.delete_volumes);
+    let steps: Vec<String> = requests
+        .iter()
+        .map(|r| format!("delete {}", r.path))
+        .collect();
+    let summary = format!(
+        "destroy {} in {}{}",
+        args.name,
+        where_(&conn.place),
+        if args.delete_volumes {
+            " with its volume sets: every member's data is lost"
+        } else {
+            " (its volume sets, the data, are kept)"
+        }
+    );
+    // Deleting data asks for the release's name, not a y.
+    ask(
+        &summary,
+        &steps,
+        args.yes,
+        args.delete_volumes.then_some(args.name.as_str()),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut out = std::io::stderr();
+    for request in &requests {
+        let reply = conn.api.send(request)?;
+        let gone = reply.status == 404;
+        // Between kinds the cpln CLI waits for workloads and volume sets to be gone:
+        // a volume set is busy until its workload is.
+        if !gone && (request.path.contains("/workload/") || request.path.contains("/volumeset/")) {
+            while conn.api.get(&request.path)?.is_some() {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{} is still being deleted after {} s; run destroy again to go on",
+                    request.path,
+                    args.timeout
+                );
+                std::thread::sleep(POLL);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} {}",
+            if gone { "absent " } else { "deleted" },
+            request.path
+        );
+    }
+    write_stdout(&format!("destroyed {}\n", args.name))?;
+    Ok(ExitStatus::Success)
+}
+
+/// Validates, renders with the passwords the release keeps (generating what is
+/// missing), reads what exists and plans. `None` when the values were refused (the
+/// diagnostics are on stderr).
+fn prepare(
+    name: &str,
+    values_path: &std::path::Path,
+    target: &ControlPlaneArgs,
+    refuse_weak: bool,
+) -> anyhow::Result<Option<Prepared>> {
+    render::check_name("release", name, render::MAX_RELEASE_NAME)?;
+    let bytes = read(values_path, Privacy::Any)?;
+    let checked = postgres_ha_core::check(&bytes);
+    let weak = checked
+        .diagnostics
+        .iter()
+        .any(|d| d.code == Code::WeakPassword);
+    let values = checked.values.clone();
+    let errors = checked.has_errors();
+    let written = checked.password_written;
+    report_to_stderr(values_path, checked)?;
+    let Some(mut values) = values.filter(|_| !errors) else {
+        return Ok(None);
+    };
+    if refuse_weak && weak && written {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: deploy refuses a weak or default postgres.password (C001): set a long \
+             random one, or leave the key out and deploy generates one"
+        );
+        return Ok(None);
+    }
+    let mut conn = connect(target)?;
+    let release = Release {
+        name: name.to_owned(),
+        gvc: conn.place.gvc.clone(),
+        org: Some(conn.place.org.clone()),
+    };
+    render::check_release(&release)?;
+    let names = Names::new(name);
+    let mut notes = Vec::new();
+    let credentials = passwords(&conn, &names, &mut values, written, &mut notes)?;
+    conn.api.hide(
+        CredentialKey::INTERNAL
+            .into_iter()
+            .filter_map(|k| credentials.get(k).map(str::to_owned))
+            .chain([values.postgres.password.clone()]),
+    );
+    let rendered = render::render(&values, &release, &credentials)?;
+    let mut existing = Vec::with_capacity(rendered.len());
+    for read in reads(&conn.place, &rendered)? {
+        existing.push(conn.api.get(&read.path)?);
+    }
+    let mut steps = plan_deploy(&conn.place, &rendered, &existing)?;
+    let all = names.resources();
+    let mut stale = Vec::new();
+    for (kind, name) in leftovers(&all, &rendered) {
+        if conn.api.get(&kind.item(&conn.place, name))?.is_some() {
+            stale.push((kind, name));
+        }
+    }
+    steps.extend(plan_prune(&conn.place, &stale));
+    let running = steps.iter().any(|s| {
+        s.kind == Kind::Workload && s.name == names.postgres && s.change != Change::Create
+    });
+    if running
+        && steps
+            .iter()
+            .any(|s| s.name == names.patroni && s.change == Change::Update)
+    {
+        notes.push(format!(
+            "the Patroni configuration changes: members read it when they start; a \
+             running cluster's dynamic settings change through Patroni (`patronictl \
+             edit-config` in a member of {}) until `apply` reaches Control Plane",
+            names.postgres
+        ));
+    }
+    let workloads = steps
+        .iter()
+        .filter(|s| s.kind == Kind::Workload && s.change != Change::Delete)
+        .map(|s| s.name.clone())
+        .collect();
+    Ok(Some(Prepared {
+        conn,
+        steps,
+        workloads,
+        notes,
+    }))
+}
+
+/// The release's passwords: those its credentials secret already holds, new ones for
+/// what it lacks. The application's comes from the values when they set it, else
+/// from the secret, else it is generated; it is kept only in the secret.
+fn passwords(
+    conn: &Connection,
+    names: &Names,
+    values: &mut Values,
+    written: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Credentials> {
+    let found = conn
+        .api
+        .get(&Kind::Secret.read(&conn.place, &names.credentials))?;
+    let (mut credentials, app) = match &found {
+        Some(secret) => Credentials::from_secret_data(&secret["data"]),
+        None => (Credentials::default(), None),
+    };
+    for key in credentials.missing() {
+        credentials.set(key, random_password()?);
+    }
+    match (written, app) {
+        (true, Some(current)) if current != values.postgres.password => {
+            let running = conn
+                .api
+                .get(&Kind::Workload.item(&conn.place, &names.postgres))?
+                .is_some();
+            anyhow::ensure!(
+                !running,
+                "postgres.password differs from the password the running release uses; \
+                 a deploy would change the secret but not the role. Change it with \
+                 `rotate-password` (no failed transaction), then deploy"
+            );
+        }
+        (true, _) => {}
+        (false, Some(current)) => values.postgres.password = current,
+        (false, None) => {
+            values.postgres.password = random_password()?;
+            notes.push(format!(
+                "postgres.password is not set: generated one, kept only in secret {}",
+                names.credentials
+            ));
+        }
+    }
+    Ok(credentials)
+}
+
+fn where_(place: &Place) -> String {
+    format!("org {} GVC {}", place.org, place.gvc)
+}
+
+fn print_plan(name: &str, place: &Place, steps: &[Step], notes: &[String]) -> anyhow::Result<()> {
+    let mut text = format!("release {name} in {}:\n", where_(place));
+    let count = |change| steps.iter().filter(|s| s.change == change).count();
+    let deleted = count(Change::Delete);
+    for step in steps {
+        let _ = writeln!(
+            text,
+            "  {:<9} {} {}",
+            step.change.as_str(),
+            step.kind,
+            step.name
+        );
+    }
+    let _ = writeln!(
+        text,
+        "{} to create, {} to update, {} unchanged{}",
+        count(Change::Create),
+        count(Change::Update),
+        count(Change::Unchanged),
+        if deleted > 0 {
+            format!(", {deleted} to delete")
+        } else {
+            String::new()
+        }
+    );
+    for note in notes {
+        let _ = writeln!(text, "note: {note}");
+    }
+    write_stdout(&text)?;
+    Ok(())
+}
+
+/// Sends the plan's requests in order (apply order: secrets before what refers to
+/// them). A rerun after an interruption sends what is still missing.
+fn apply(conn: &Connection, steps: &[Step]) -> anyhow::Result<()> {
+    let progress = progress(steps.len() as u64);
+    for step in steps {
+        let Some(request) = &step.request else {
+            progress.inc(1);
+            continue;
+        };
+        progress.set_message(format!(
+            "{} {} {}",
+            step.change.as_str(),
+            step.kind,
+            step.name
+        ));
+        let reply = conn.api.send(request)?;
+        let done = match (step.change, reply.status) {
+            (Change::Delete, _) => "deleted",
+            (_, 201) => "created",
+            _ => "updated",
+        };
+        progress.println(format!("{done} {} {}", step.kind, step.name));
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
+fn progress(length: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// Waits until every workload runs its latest version everywhere (the cpln CLI's
+/// rule), showing what the deployments say meanwhile: a wedged deployment's only
+/// explanation is there.
+fn wait_ready(conn: &Connection, workloads: &[String], timeout: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let progress = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress.enable_steady_tick(Duration::from_millis(100));
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        let mut waiting = Vec::new();
+        for name in workloads {
+            let path = Kind::Workload.item(&conn.place, name);
+            let workload = conn
+                .api
+                .get(&path)?
+                .ok_or_else(|| anyhow::anyhow!("workload {name} is gone"))?;
+            let deployments = conn
+                .api
+                .get(&format!("{path}/deployment"))?
+                .unwrap_or(Value::Null);
+            let state = readiness(&workload, &deployments);
+            if !state.ready_latest {
+                for message in state.messages {
+                    let line = format!("{name}: {}", conn.api.redact(&message));
+                    if !shown.contains(&line) {
+                        progress.println(format!("  {line}"));
+                        shown.push(line);
+                    }
+                }
+                waiting.push(name.clone());
+            }
+        }
+        if waiting.is_empty() {
+            progress.finish_and_clear();
+            write_stdout(&format!(
+                "ready: {} ({} s)\n",
+                workloads.join(", "),
+                started.elapsed().as_secs()
+            ))?;
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            progress.finish_and_clear();
+            let mut why = String::new();
+            for line in &shown {
+                let _ = write!(why, "\n  {line}");
+            }
+            anyhow::bail!(
+                "not ready after {} s: {}{}",
+                timeout.as_secs(),
+                waiting.join(", "),
+                if why.is_empty() {
+                    String::from(
+                        "\n  (the deployments give no reason; see `cpln workload get-deployments`)",
+                    )
+                } else {
+                    why
+                }
+            );
+        }
+        progress.set_message(format!("waiting for {}", waiting.join(", ")));
+        std::thread::sleep(POLL);
+    }
+}

@@ -1,0 +1,216 @@
+//! The Control Plane transport: Patroni's REST API and psql reached inside each
+//! member's container through the exec websocket, with the scripts core writes.
+//! Members are the PostgreSQL workload's replicas, whose names are Patroni's.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use postgres_ha_core::cpln::Kind;
+use postgres_ha_core::cpln::exec::{
+    patroni_answer, patroni_input, patroni_script, psql_input, psql_script,
+};
+use postgres_ha_core::operate::{Answer, Login, Request, Sql};
+use postgres_ha_core::render::{CredentialKey, MEMBER_HOME, Names};
+use serde_json::Value;
+
+use super::{Connection, exec};
+use crate::transport::Transport;
+
+/// Longest a Patroni request that changes something may take (a switchover or a
+/// restart answers once done), and a read.
+const CHANGE_SECONDS: u64 = 150;
+const READ_SECONDS: u64 = 10;
+/// Longest one SQL statement may run.
+const SQL_TIMEOUT: Duration = Duration::from_secs(120);
+/// What the exec round trip itself may add.
+const EXEC_MARGIN: Duration = Duration::from_secs(20);
+
+pub(crate) struct ControlPlane {
+    conn: Connection,
+    /// The exec and replica-list host of the workload's location.
+    remote: String,
+    members: Vec<String>,
+}
+
+impl ControlPlane {
+    /// Finds release `name`'s PostgreSQL workload, its location's remote and its
+    /// replicas.
+    pub(crate) fn open(conn: Connection, name: &str) -> anyhow::Result<Self> {
+        let names = Names::new(name);
+        let workload = Kind::Workload.item(&conn.place, &names.postgres);
+        let deployments = conn
+            .api
+            .get(&format!("{workload}/deployment"))?
+            .with_context(|| {
+                format!(
+                    "release {name} has no workload {} in GVC {} (`deploy` creates it)",
+                    names.postgres, conn.place.gvc
+                )
+            })?;
+        let remote = deployments["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|d| d["status"]["remote"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("{} is not deployed in any location yet", names.postgres))?;
+        let url = format!(
+            "{}/replicas/org/{}/gvc/{}/workload/{}",
+            remote.trim_end_matches('/'),
+            conn.place.org,
+            conn.place.gvc,
+            names.postgres
+        );
+        let list = conn.api.get_url(&url)?.unwrap_or(Value::Null);
+        let mut members: Vec<String> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect();
+        // Replica names end in their index: order by it, not as text (10 after 9).
+        members.sort_by_key(|m| {
+            (
+                m.rsplit('-').next().and_then(|i| i.parse::<u32>().ok()),
+                m.clone(),
+            )
+        });
+        anyhow::ensure!(
+            !members.is_empty(),
+            "{} has no running replicas",
+            names.postgres
+        );
+        Ok(Self {
+            conn,
+            remote,
+            members,
+        })
+    }
+
+    fn exec(
+        &self,
+        member: &str,
+        script: &str,
+        input: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<(String, i32)> {
+        exec::run(
+            &self.conn.api,
+            &self.remote,
+            &self.conn.place,
+            member,
+            script,
+            input,
+            timeout,
+        )
+    }
+
+    fn member(&self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.members.iter().any(|m| m == name),
+            "the cluster has no member {name} (members: {})",
+            self.members.join(", ")
+        );
+        Ok(())
+    }
+}
+
+/// What Control Plane cannot do through this transport yet.
+fn not_yet(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} on Control Plane is not available yet; it runs on the local target (--local)"
+    )
+}
+
+impl Transport for ControlPlane {
+    fn members(&self) -> Vec<String> {
+        self.members.clone()
+    }
+
+    fn patroni(&self, member: &str, request: &Request) -> anyhow::Result<Answer> {
+        self.member(member)?;
+        let seconds = if request.needs_credentials() {
+            CHANGE_SECONDS
+        } else {
+            READ_SECONDS
+        };
+        let input = patroni_input(request);
+        let (output, status) = self.exec(
+            member,
+            &patroni_script(request, seconds),
+            input.as_deref(),
+            Duration::from_secs(seconds) + EXEC_MARGIN,
+        )?;
+        anyhow::ensure!(
+            status == 0,
+            "{member}'s Patroni did not answer {request}: {}",
+            self.conn.api.redact(output.trim())
+        );
+        patroni_answer(&output)
+            .with_context(|| format!("{member}'s Patroni gave no status for {request}"))
+    }
+
+    fn sql(&self, member: &str, sql: &Sql) -> anyhow::Result<String> {
+        self.member(member)?;
+        let (output, status) = self.exec(
+            member,
+            &psql_script(),
+            Some(&psql_input(sql)),
+            SQL_TIMEOUT + EXEC_MARGIN,
+        )?;
+        anyhow::ensure!(
+            status == 0,
+            "`{sql}` on {member} failed: {}",
+            self.conn.api.redact(output.trim())
+        );
+        Ok(output.trim().to_owned())
+    }
+
+    fn put_file(&self, member: &str, name: &str, text: &str) -> anyhow::Result<()> {
+        self.member(member)?;
+        let script = format!("cat > '{MEMBER_HOME}/{name}'");
+        let (output, status) = self.exec(member, &script, Some(text), EXEC_MARGIN)?;
+        anyhow::ensure!(
+            status == 0,
+            "cannot write {name} on {member}: {}",
+            output.trim()
+        );
+        Ok(())
+    }
+
+    fn remove_file(&self, member: &str, name: &str) -> anyhow::Result<()> {
+        self.member(member)?;
+        let script = format!("rm -f '{MEMBER_HOME}/{name}'");
+        let (output, status) = self.exec(member, &script, None, EXEC_MARGIN)?;
+        anyhow::ensure!(
+            status == 0,
+            "cannot remove {name} on {member}: {}",
+            output.trim()
+        );
+        Ok(())
+    }
+
+    fn add_members(&self, _count: usize) -> anyhow::Result<Vec<String>> {
+        Err(not_yet("adding members"))
+    }
+
+    fn remove_members(&self, _members: &[String], _purge: bool) -> anyhow::Result<()> {
+        Err(not_yet("removing members"))
+    }
+
+    fn try_login(&self, _member: &str, _login: &Login, _password: &str) -> anyhow::Result<bool> {
+        Err(not_yet("checking a password"))
+    }
+
+    fn also_accept(&self, _key: CredentialKey, _password: &str) {
+        // Members use the passwords in their own environment; nothing to remember.
+    }
+
+    fn stored_password(&self, _key: CredentialKey) -> anyhow::Result<String> {
+        Err(not_yet("reading a password"))
+    }
+
+    fn store_password(&self, _key: CredentialKey, _password: &str) -> anyhow::Result<()> {
+        Err(not_yet("changing a password"))
+    }
+}

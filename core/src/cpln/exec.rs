@@ -1,0 +1,267 @@
+//! Reaching Patroni and PostgreSQL inside a member's container through the workload
+//! exec websocket, without I/O: the first frame, a script wrapped with an end marker
+//! (the platform does not report the remote exit status reliably), reading the output
+//! back, and the scripts themselves. Secrets never travel in a command: the container
+//! has its passwords in its environment, and other values go through standard input.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::operate::{Answer, Request, Sql};
+use crate::render::{PASSWORD_ENV, PATRONI_PORT, POSTGRES_PORT, RESTAPI_USER, SUPERUSER};
+
+/// The container of a PostgreSQL member that runs Patroni.
+pub const CONTAINER: &str = "postgres";
+
+/// What the platform's terminal server says instead of running a command.
+const BACKEND_ERRORS: [&str; 3] = [
+    "Unauthorized: ",
+    "unable to write to the audit trail: ",
+    "Failed to create terminal session: ",
+];
+
+/// Where the wrapped command's end marker starts.
+const END_MARKER: &str = "__postgres_ha_end_";
+
+/// The exec socket's first frame (protocol `v4`). `token` without `Bearer `.
+#[must_use]
+pub fn first_frame(
+    token: &str,
+    place: &super::Place,
+    pod: &str,
+    command: &[String],
+    context_id: &str,
+    stdin: bool,
+) -> Value {
+    json!({
+        "requestVersion": "v4",
+        "token": token,
+        "org": place.org,
+        "gvc": place.gvc,
+        "pod": pod,
+        "container": CONTAINER,
+        "contextId": context_id,
+        "command": command,
+        "stdin": stdin,
+        "tty": false,
+        "quiet": false,
+    })
+}
+
+/// The command that runs `script` with bash and then prints an end marker with its
+/// exit status; `nonce` keeps output that happens to look like a marker from
+/// counting.
+#[must_use]
+pub fn wrap(script: &str, nonce: &str) -> Vec<String> {
+    vec![
+        "/bin/bash".into(),
+        "-c".into(),
+        format!("(\n{script}\n)\nprintf '\\n{END_MARKER}{nonce} %s\\n' \"$?\"\n"),
+    ]
+}
+
+/// Why an exec did not give a command's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecError {
+    /// The terminal server refused (a permission, the audit trail, the session).
+    Refused(String),
+    /// The stream ended before the end marker: the command did not finish.
+    Unfinished(String),
+}
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(message) => write!(f, "the platform refused the exec: {message}"),
+            Self::Unfinished(tail) => write!(
+                f,
+                "the command ended without its end marker (cut off or killed){}",
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its last output: {tail}")
+                }
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// The command's output (stdout and stderr together, as the platform sends them) and
+/// its exit status, from everything the socket delivered.
+pub fn finished(output: &str, nonce: &str) -> Result<(String, i32), ExecError> {
+    let marker = format!("\n{END_MARKER}{nonce} ");
+    if let Some(at) = output.rfind(&marker) {
+        let rest = &output[at + marker.len()..];
+        let status = rest
+            .lines()
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(-1);
+        return Ok((output[..at].to_owned(), status));
+    }
+    let last = output
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    if BACKEND_ERRORS.iter().any(|e| last.starts_with(e)) {
+        return Err(ExecError::Refused(last.to_owned()));
+    }
+    let tail: String = last.chars().take(200).collect();
+    Err(ExecError::Unfinished(tail))
+}
+
+/// Quotes `text` for bash as one word.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn env_of(key: crate::render::CredentialKey) -> &'static str {
+    PASSWORD_ENV
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map_or("", |(name, _)| name)
+}
+
+/// A script that sends `request` to the member's own Patroni with curl and prints the
+/// answer's body, a newline and its status; the request body comes on standard input.
+/// Requests that change something carry the REST API credentials from the container's
+/// environment.
+#[must_use]
+pub fn patroni_script(request: &Request, timeout_seconds: u64) -> String {
+    let method = request.method.as_str();
+    let mut script =
+        format!("curl -sS --max-time {timeout_seconds} -X {method} -w '\\n%{{http_code}}'");
+    if request.needs_credentials() {
+        let _ = write!(
+            script,
+            " -u \"{RESTAPI_USER}:${}\"",
+            env_of(crate::render::CredentialKey::RestApi)
+        );
+    }
+    if request.body.is_some() {
+        script.push_str(" -H 'Content-Type: application/json' --data-binary @-");
+    }
+    let _ = write!(
+        script,
+        " {}",
+        quoted(&format!("http://127.0.0.1:{PATRONI_PORT}{}", request.path))
+    );
+    script
+}
+
+/// What `patroni_script` reads on standard input.
+#[must_use]
+pub fn patroni_input(request: &Request) -> Option<String> {
+    request.body.as_ref().map(Value::to_string)
+}
+
+/// Patroni's answer from `patroni_script`'s output.
+#[must_use]
+pub fn patroni_answer(output: &str) -> Option<Answer> {
+    let (body, status) = output.rsplit_once('\n').unwrap_or(("", output));
+    let status = status
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| (100..600).contains(s))?;
+    Some(Answer {
+        status,
+        body: body.to_owned(),
+    })
+}
+
+/// A script that runs SQL as the superuser on the member's own PostgreSQL; psql
+/// reads the statements (and the variables, set first) on standard input.
+#[must_use]
+pub fn psql_script() -> String {
+    format!(
+        "PGPASSWORD=\"${}\" PGCONNECT_TIMEOUT=3 PGAPPNAME=cpln-postgres-ha psql -h 127.0.0.1 \
+         -p {POSTGRES_PORT} -U {SUPERUSER} -d postgres --no-psqlrc --no-align --tuples-only \
+         --quiet -v ON_ERROR_STOP=1 -f -",
+        env_of(crate::render::CredentialKey::Superuser)
+    )
+}
+
+/// `psql_script`'s standard input: each variable as a `\set` (quoted as psql reads
+/// quoted meta-command arguments), then the statement.
+#[must_use]
+pub fn psql_input(sql: &Sql) -> String {
+    let mut input = String::new();
+    for (name, value) in &sql.variables {
+        let mut escaped = String::with_capacity(value.len());
+        for c in value.chars() {
+            match c {
+                '\\' => escaped.push_str(r"\\"),
+                '\'' => escaped.push_str("''"),
+                '\n' => escaped.push_str(r"\n"),
+                '\r' => escaped.push_str(r"\r"),
+                other => escaped.push(other),
+            }
+        }
+        let _ = writeln!(input, "\\set {name} '{escaped}'");
+    }
+    input.push_str(sql.text);
+    input.push_str(";\n");
+    input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_marker_gives_status_and_output() {
+        let command = wrap("echo hi", "n1");
+        assert_eq!(command[0], "/bin/bash");
+        assert!(command[2].contains("__postgres_ha_end_n1"));
+        let (output, status) = finished("hi\n\n__postgres_ha_end_n1 3\n", "n1").unwrap();
+        assert_eq!((output.as_str(), status), ("hi\n", 3));
+        // A marker with another nonce is output, not the end.
+        assert!(matches!(
+            finished("x\n__postgres_ha_end_zz 0\n", "n1"),
+            Err(ExecError::Unfinished(_))
+        ));
+        assert_eq!(
+            finished("Unauthorized: no exec permission, exit code 1\n", "n1"),
+            Err(ExecError::Refused(
+                "Unauthorized: no exec permission, exit code 1".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn patroni_requests_become_curl_and_answers_come_back() {
+        let script = patroni_script(&Request::cluster(), 3);
+        assert!(script.contains("-X GET"));
+        assert!(script.ends_with("'http://127.0.0.1:8008/cluster'"));
+        assert!(!script.contains("-u "));
+        let change = Request::reload();
+        let script = patroni_script(&change, 60);
+        assert!(script.contains("-u \"patroni:$PATRONI_RESTAPI_PASSWORD\""));
+        let answer = patroni_answer("{\"members\":[]}\n200").unwrap();
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (200, "{\"members\":[]}")
+        );
+        assert_eq!(patroni_answer("\n503").unwrap().status, 503);
+        assert!(patroni_answer("curl: (7) Failed to connect").is_none());
+    }
+
+    #[test]
+    fn sql_variables_go_through_standard_input_quoted() {
+        let sql = Sql {
+            text: "SELECT :'v'",
+            variables: vec![("v", "it's a \\ test\nok".into())],
+        };
+        assert_eq!(
+            psql_input(&sql),
+            "\\set v 'it''s a \\\\ test\\nok'\nSELECT :'v';\n"
+        );
+        assert!(psql_script().contains("PGPASSWORD=\"$PATRONI_SUPERUSER_PASSWORD\""));
+        assert!(!psql_script().contains('\n'));
+    }
+}

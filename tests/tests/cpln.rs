@@ -1,0 +1,610 @@
+//! The Control Plane target against the fake API (`tests/src/fake_cpln.rs`): deploy,
+//! diff and destroy, credentials and context as the cpln CLI finds them, convergence
+//! under injected faults and after a killed run, and no secret in any output.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use postgres_ha_core::render::{CredentialKey, PASSWORD_ENV};
+use postgres_ha_tests::cluster::{Local, PASSWORD, lock, runtime, stop_writer_and_check};
+use postgres_ha_tests::fake_cpln::{FakeCpln, Options};
+use postgres_ha_tests::fake_exec::{FakeExec, Member, Setup};
+use postgres_ha_tests::{Output, bin, run};
+use serde_json::Value;
+
+const GVC: &str = "prod";
+
+fn fake(faults: f64) -> FakeCpln {
+    FakeCpln::start(Options {
+        org: "acme".into(),
+        gvcs: vec![GVC.into()],
+        faults,
+        seed: 7,
+        ..Options::default()
+    })
+}
+
+/// A test's own directory: values files and an empty cpln profile store.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new(values: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("values.yaml"), values).unwrap();
+        Self { dir }
+    }
+
+    fn values(&self) -> String {
+        self.dir.path().join("values.yaml").display().to_string()
+    }
+
+    fn write_values(&self, values: &str) {
+        std::fs::write(self.dir.path().join("values.yaml"), values).unwrap();
+    }
+
+    /// The CLI against `api` with a token in the environment, as in CI.
+    fn cli(&self, api: &FakeCpln, args: &[&str]) -> Output {
+        let mut command = self.command(api, args);
+        command.env("CPLN_TOKEN", api.token());
+        run(&mut command, None, Duration::from_secs(240))
+    }
+
+    fn command(&self, api: &FakeCpln, args: &[&str]) -> Command {
+        let mut command = Command::new(bin());
+        command
+            .args(args)
+            .env("CPLN_HOME", self.dir.path().join("cpln"))
+            .env("CPLN_ENDPOINT", api.url())
+            .env_remove("CPLN_TOKEN")
+            .env_remove("CPLN_PROFILE")
+            .env_remove("CPLN_ORG")
+            .env_remove("CPLN_GVC")
+            .env_remove("NO_COLOR");
+        command
+    }
+}
+
+const VALUES: &str = "replicas: 3\npostgres:\n  username: app\n  database: app\n";
+
+fn deploy(place: &Place, api: &FakeCpln) -> Output {
+    place.cli(
+        api,
+        &[
+            "deploy",
+            "db",
+            "-f",
+            &place.values(),
+            "--org",
+            "acme",
+            "--gvc",
+            GVC,
+            "--yes",
+        ],
+    )
+}
+
+fn diff(place: &Place, api: &FakeCpln) -> Output {
+    place.cli(
+        api,
+        &[
+            "diff",
+            "db",
+            "-f",
+            &place.values(),
+            "--org",
+            "acme",
+            "--gvc",
+            GVC,
+        ],
+    )
+}
+
+/// Every password the release keeps, from the fake's store.
+fn passwords(api: &FakeCpln) -> Vec<String> {
+    let secret = api
+        .object("secret", "db-credentials")
+        .expect("the credentials secret");
+    secret["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(key, _)| key.contains("password"))
+        .map(|(_, value)| value.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_no_secret(output: &Output, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !output.stdout.contains(secret.as_str()) && !output.stderr.contains(secret.as_str()),
+            "a password reached the output"
+        );
+    }
+}
+
+#[test]
+fn a_first_deploy_creates_the_release_and_a_second_changes_nothing() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    let first = deploy(&place, &api);
+    assert_eq!(first.code, Some(0), "{}{}", first.stdout, first.stderr);
+    assert!(
+        first
+            .stdout
+            .contains("16 to create, 0 to update, 0 unchanged"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first
+            .stdout
+            .contains("ready: db-etcd, db-postgres, db-proxy"),
+        "{}",
+        first.stdout
+    );
+    // No password in the values: one was generated and kept only in the secret.
+    assert!(
+        first
+            .stdout
+            .contains("generated one, kept only in secret db-credentials")
+    );
+    let secrets = passwords(&api);
+    assert_eq!(secrets.len(), 7);
+    assert!(
+        secrets.iter().all(|p| p.len() == 32),
+        "generated passwords are 32 characters"
+    );
+    assert_no_secret(&first, &secrets);
+    // Applied in order, as collection PUTs: secrets before what mounts them.
+    let puts: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path)
+        .collect();
+    let first_workload = puts.iter().position(|p| p.contains("/workload")).unwrap();
+    assert!(
+        puts[..first_workload]
+            .iter()
+            .all(|p| !p.contains("/workload"))
+    );
+    assert!(puts.iter().all(|p| p.ends_with("/secret")
+        || p.ends_with("/identity")
+        || p.ends_with("/volumeset")
+        || p.ends_with("/policy")
+        || p.ends_with("/workload")));
+
+    let before = api.mutations();
+    let second = deploy(&place, &api);
+    assert_eq!(second.code, Some(0), "{}{}", second.stdout, second.stderr);
+    assert!(
+        second
+            .stdout
+            .contains("0 to create, 0 to update, 16 unchanged"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        api.mutations(),
+        before,
+        "a second deploy of the same values changes nothing"
+    );
+    assert_eq!(passwords(&api), secrets, "the passwords are kept");
+    let same = diff(&place, &api);
+    assert_eq!(same.code, Some(0), "{}{}", same.stdout, same.stderr);
+}
+
+#[test]
+fn a_change_updates_only_what_it_touches_and_a_dropped_part_is_deleted() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    assert_eq!(deploy(&place, &api).code, Some(0));
+    place.write_values(&format!(
+        "{VALUES}resources:\n  cpu: \"2\"\n  memory: 4Gi\n"
+    ));
+    let changed = diff(&place, &api);
+    assert_eq!(changed.code, Some(1), "{}", changed.stdout);
+    assert!(
+        changed.stdout.contains("update    workload db-postgres"),
+        "{}",
+        changed.stdout
+    );
+    assert!(
+        changed
+            .stdout
+            .contains("0 to create, 1 to update, 15 unchanged"),
+        "{}",
+        changed.stdout
+    );
+    let before = api.mutations();
+    assert_eq!(deploy(&place, &api).code, Some(0));
+    assert_eq!(api.mutations(), before + 1);
+    assert_eq!(
+        api.object("workload", "db-postgres").unwrap()["spec"]["containers"][0]["cpu"],
+        "2"
+    );
+
+    // A hand edit of a field the release sets is undone.
+    api.insert("workload", Some(GVC), {
+        let mut edited = api.object("workload", "db-postgres").unwrap();
+        edited["spec"]["containers"][0]["memory"] = Value::from("1Gi");
+        edited
+    });
+    let undo = diff(&place, &api);
+    assert!(
+        undo.stdout.contains("update    workload db-postgres"),
+        "{}",
+        undo.stdout
+    );
+
+    // Turning the proxy off deletes its workload and secrets; volumes stay.
+    place.write_values(&format!(
+        "{VALUES}resources:\n  cpu: \"2\"\n  memory: 4Gi\nproxy:\n  enabled: false\n"
+    ));
+    let off = deploy(&place, &api);
+    assert_eq!(off.code, Some(0), "{}{}", off.stdout, off.stderr);
+    assert!(off.stdout.contains("3 to delete"), "{}", off.stdout);
+    assert!(api.object("workload", "db-proxy").is_none());
+    assert!(api.object("secret", "db-proxy-start").is_none());
+    assert!(api.object("volumeset", "db-postgres-vs").is_some());
+    assert_eq!(diff(&place, &api).code, Some(0));
+}
+
+#[test]
+fn deploy_converges_when_a_fifth_of_the_calls_fail() {
+    let place = Place::new(VALUES);
+    let api = fake(0.2);
+    let out = deploy(&place, &api);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let faulted = api.requests().iter().filter(|r| r.faulted).count();
+    assert!(faulted > 0, "faults were injected");
+    api.set_faults(0.0);
+    let again = diff(&place, &api);
+    assert_eq!(again.code, Some(0), "zero drift: {}", again.stdout);
+    assert_no_secret(&out, &passwords(&api));
+}
+
+#[test]
+fn a_deploy_killed_midway_converges_when_run_again() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    api.hold_after_mutations(6);
+    let mut command = place.command(
+        &api,
+        &[
+            "deploy",
+            "db",
+            "-f",
+            &place.values(),
+            "--org",
+            "acme",
+            "--gvc",
+            GVC,
+            "--yes",
+        ],
+    );
+    command.env("CPLN_TOKEN", api.token());
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !api.held() {
+        assert!(
+            Instant::now() < deadline,
+            "the deploy never reached the hold"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    api.release();
+    let partial = passwords(&api);
+    assert!(
+        api.object("workload", "db-postgres").is_none(),
+        "killed before the workloads"
+    );
+
+    let rerun = deploy(&place, &api);
+    assert_eq!(rerun.code, Some(0), "{}{}", rerun.stdout, rerun.stderr);
+    assert!(rerun.stdout.contains("unchanged"), "{}", rerun.stdout);
+    assert_eq!(
+        passwords(&api),
+        partial,
+        "the rerun keeps the passwords already stored"
+    );
+    assert_eq!(diff(&place, &api).code, Some(0));
+}
+
+#[test]
+fn weak_written_passwords_are_refused_and_validate_says_so_first() {
+    let place = Place::new(&format!("{VALUES}  password: password\n"));
+    let api = fake(0.0);
+    let out = deploy(&place, &api);
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("C001"), "{}", out.stderr);
+    assert_eq!(api.mutations(), 0);
+    let validate = postgres_ha_tests::cli(&["validate", &place.values()]);
+    assert!(validate.stdout.contains("C001"), "{}", validate.stdout);
+}
+
+#[test]
+fn destroy_keeps_the_volumes_unless_asked_and_never_without_confirmation() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    assert_eq!(deploy(&place, &api).code, Some(0));
+    let args = ["destroy", "db", "--org", "acme", "--gvc", GVC];
+    let unconfirmed = place.cli(&api, &args);
+    assert_eq!(unconfirmed.code, Some(2), "{}", unconfirmed.stderr);
+    assert!(
+        unconfirmed.stderr.contains("--yes"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert!(api.object("workload", "db-postgres").is_some());
+
+    let kept = place.cli(&api, &[&args[..], &["--yes"]].concat());
+    assert_eq!(kept.code, Some(0), "{}{}", kept.stdout, kept.stderr);
+    for (kind, name) in [
+        ("workload", "db-postgres"),
+        ("workload", "db-etcd"),
+        ("secret", "db-credentials"),
+        ("policy", "db-secrets"),
+        ("identity", "db-identity"),
+    ] {
+        assert!(api.object(kind, name).is_none(), "{kind} {name} is gone");
+    }
+    assert!(api.object("volumeset", "db-postgres-vs").is_some());
+    assert!(api.object("volumeset", "db-etcd-vs").is_some());
+
+    // Again, with the volumes: what is already gone is no error.
+    let all = place.cli(&api, &[&args[..], &["--delete-volumes", "--yes"]].concat());
+    assert_eq!(all.code, Some(0), "{}{}", all.stdout, all.stderr);
+    assert!(
+        all.stderr
+            .contains("absent  /org/acme/gvc/prod/workload/db-postgres")
+    );
+    assert!(api.object("volumeset", "db-postgres-vs").is_none());
+}
+
+#[test]
+fn context_and_token_come_from_the_cpln_profile_store() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    let profiles = place.dir.path().join("cpln/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let profile = serde_json::json!({
+        "name": "work",
+        "context": {"org": "acme", "gvc": GVC},
+        "request": {"endpoint": api.url(), "token": api.token()},
+    });
+    std::fs::write(profiles.join("work.json"), profile.to_string()).unwrap();
+    std::fs::write(profiles.join("default"), "work").unwrap();
+    let mut command = place.command(&api, &["diff", "db", "-f", &place.values()]);
+    command.env_remove("CPLN_ENDPOINT");
+    let out = run(&mut command, None, Duration::from_secs(60));
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("release db in org acme GVC prod"),
+        "{}",
+        out.stdout
+    );
+
+    // A wrong token is refused with the API's message, and never shown.
+    let mut command = place.command(&api, &["diff", "db", "-f", &place.values()]);
+    command.env("CPLN_TOKEN", "s.wrong-token-value-0123456789");
+    let refused = run(&mut command, None, Duration::from_secs(60));
+    assert_eq!(
+        refused.code,
+        Some(2),
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+    assert!(
+        !refused.stderr.contains("wrong-token-value"),
+        "{}",
+        refused.stderr
+    );
+
+    // Nothing to say which org: the command says how to name one.
+    let empty = Place::new(VALUES);
+    let mut command = empty.command(&api, &["diff", "db", "-f", &empty.values()]);
+    command.env("CPLN_TOKEN", "plain-token");
+    let nothing = run(&mut command, None, Duration::from_secs(60));
+    assert_eq!(nothing.code, Some(2));
+    assert!(nothing.stderr.contains("--org"), "{}", nothing.stderr);
+}
+
+/// The local cluster's passwords by secret key (`superuser-password`, …).
+fn local_credentials(cluster: &Local) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(cluster.dir().join("credentials.yaml"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.ends_with("-password"))
+        .map(|(k, v)| (k.to_owned(), serde_json::from_str::<String>(v).unwrap()))
+        .collect()
+}
+
+/// Day-2 commands without `--local` reach real Patroni and PostgreSQL through the
+/// exec websocket: a deployed release's status, a switchover under a writer (no
+/// acknowledged write lost), and a reload; no password travels in an exec command or
+/// reaches the output.
+#[test]
+fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
+    let _turn = lock();
+    let cluster = Local::new("cp");
+    let status = cluster.up_with_sync_standby();
+    let credentials = local_credentials(&cluster);
+    let members: Vec<Member> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let pod = m["name"].as_str().unwrap().to_owned();
+            let index = postgres_ha_core::local::member_index("cp", &pod).unwrap();
+            Member {
+                pod,
+                api_port: u16::try_from(m["api_port"].as_u64().unwrap()).unwrap(),
+                pg_port: u16::try_from(m["port"].as_u64().unwrap()).unwrap(),
+                home: cluster
+                    .dir()
+                    .join(postgres_ha_core::local::member_short(index)),
+            }
+        })
+        .collect();
+    // The container's environment, as the platform fills it from the secret.
+    let mut env: Vec<(String, String)> = PASSWORD_ENV
+        .iter()
+        .map(|(name, key)| {
+            let value = if *key == CredentialKey::App {
+                PASSWORD.to_owned()
+            } else {
+                credentials[key.secret_key()].clone()
+            };
+            ((*name).to_owned(), value)
+        })
+        .collect();
+    env.sort();
+    let exec = FakeExec::start(Setup {
+        token: Options::default().token,
+        workload: "cp-postgres".into(),
+        members,
+        env: env.clone(),
+        pg_bin: runtime().join("pg/bin"),
+        pg_lib: runtime().join("pg/lib"),
+    });
+    let api = FakeCpln::start(Options {
+        org: "acme".into(),
+        gvcs: vec![GVC.into()],
+        remote: Some(exec.url().to_owned()),
+        ..Options::default()
+    });
+    // The release already has its passwords (the local cluster's): deploy keeps them.
+    let mut data = serde_json::Map::new();
+    for (key, password) in &credentials {
+        data.insert(key.clone(), Value::from(password.as_str()));
+    }
+    data.insert("password".into(), Value::from(PASSWORD));
+    api.insert(
+        "secret",
+        None,
+        serde_json::json!({"name": "cp-credentials", "type": "dictionary", "data": data}),
+    );
+    // The local cluster's values without the password: deploy keeps the secret's.
+    let place = Place::new(
+        "postgres:\n  username: app\n  database: app\npatroni:\n  timing:\n    preset: fast\n",
+    );
+    let values = place.values();
+    let control_plane = ["--org", "acme", "--gvc", GVC];
+    let mut outputs = Vec::new();
+    let deployed = place.cli(
+        &api,
+        &[
+            &["deploy", "cp", "-f", &values, "--yes"][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        deployed.code,
+        Some(0),
+        "{}{}",
+        deployed.stdout,
+        deployed.stderr
+    );
+    outputs.push(deployed);
+
+    let shown = place.cli(
+        &api,
+        &[&["status", "cp", "-o", "json"][..], &control_plane].concat(),
+    );
+    assert_eq!(shown.code, Some(0), "{}{}", shown.stdout, shown.stderr);
+    let remote: Value = serde_json::from_str(&shown.stdout).unwrap();
+    let leader = Local::member(&status, "leader").unwrap()["name"].clone();
+    assert_eq!(remote["leader"], leader, "{remote}");
+    assert_eq!(remote["members"].as_array().unwrap().len(), 3);
+    outputs.push(shown);
+
+    let (mut writer, acked) = cluster.start_writer(Local::member(&status, "leader").unwrap(), 300);
+    let switched = place.cli(
+        &api,
+        &[
+            &["switchover", "cp", "--yes", "-o", "json"][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        switched.code,
+        Some(0),
+        "{}{}",
+        switched.stdout,
+        switched.stderr
+    );
+    let report: Value = serde_json::from_str(&switched.stdout).unwrap();
+    assert_eq!(report["switchovers"][0]["from"], leader, "{report}");
+    assert_ne!(report["switchovers"][0]["to"], leader);
+    assert_eq!(report["status"]["leader"], report["switchovers"][0]["to"]);
+    outputs.push(switched);
+    let ports: Vec<u64> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["port"].as_u64().unwrap())
+        .collect();
+    stop_writer_and_check(&mut writer, &acked, &ports, PASSWORD);
+
+    let reloaded = place.cli(
+        &api,
+        &[&["reload", "cp", "--yes"][..], &control_plane].concat(),
+    );
+    assert_eq!(
+        reloaded.code,
+        Some(0),
+        "{}{}",
+        reloaded.stdout,
+        reloaded.stderr
+    );
+    outputs.push(reloaded);
+
+    // Operations not carried to Control Plane yet say so, and change nothing.
+    let scale = place.cli(
+        &api,
+        &[
+            &["scale", "cp", "--replicas", "4", "--yes"][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(scale.code, Some(2), "{}{}", scale.stdout, scale.stderr);
+    assert!(
+        scale.stderr.contains("not available yet"),
+        "{}",
+        scale.stderr
+    );
+
+    let frames = exec.frames();
+    assert!(
+        frames.len() > 5,
+        "the commands went through the exec socket"
+    );
+    let passwords: Vec<String> = env.into_iter().map(|(_, v)| v).collect();
+    for frame in &frames {
+        assert_eq!(frame["requestVersion"], "v4");
+        assert_eq!(frame["container"], "postgres");
+        let command = frame["command"].to_string();
+        assert!(
+            passwords.iter().all(|p| !command.contains(p.as_str())),
+            "a password travelled in an exec command"
+        );
+    }
+    for output in &outputs {
+        assert_no_secret(output, &passwords);
+    }
+}
