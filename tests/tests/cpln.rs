@@ -68,6 +68,8 @@ impl Place {
 
 const VALUES: &str = "replicas: 3\npostgres:\n  username: app\n  database: app\n";
 
+/// A deploy that returns once applied: the fake API alone has no members to ask
+/// (the exec test below waits for readiness and Patroni).
 fn deploy(place: &Place, api: &FakeCpln) -> Output {
     place.cli(
         api,
@@ -81,6 +83,7 @@ fn deploy(place: &Place, api: &FakeCpln) -> Output {
             "--gvc",
             GVC,
             "--yes",
+            "--no-wait",
         ],
     )
 }
@@ -134,13 +137,6 @@ fn a_first_deploy_creates_the_release_and_a_second_changes_nothing() {
         first
             .stdout
             .contains("16 to create, 0 to update, 0 unchanged"),
-        "{}",
-        first.stdout
-    );
-    assert!(
-        first
-            .stdout
-            .contains("ready: db-etcd, db-postgres, db-proxy"),
         "{}",
         first.stdout
     );
@@ -250,6 +246,100 @@ fn a_change_updates_only_what_it_touches_and_a_dropped_part_is_deleted() {
     assert!(api.object("secret", "db-proxy-start").is_none());
     assert!(api.object("volumeset", "db-postgres-vs").is_some());
     assert_eq!(diff(&place, &api).code, Some(0));
+}
+
+#[test]
+fn a_wedged_deployment_is_explained_and_an_unhealthy_cluster_is_not_called_ready() {
+    let place = Place::new(VALUES);
+    let api = fake(0.0);
+    assert_eq!(deploy(&place, &api).code, Some(0));
+    // The start script's secret vanishes and the workload changes: its new version
+    // cannot start, and only the deployment says why.
+    let http = reqwest::blocking::Client::new();
+    let auth = format!("Bearer {}", api.token());
+    let deleted = http
+        .delete(format!("{}/org/acme/secret/db-postgres-start", api.url()))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let patched = http
+        .patch(format!(
+            "{}/org/acme/gvc/{GVC}/workload/db-postgres",
+            api.url()
+        ))
+        .header("Authorization", &auth)
+        .json(&serde_json::json!({"description": "edited"}))
+        .send()
+        .unwrap();
+    assert!(patched.status().is_success());
+    std::thread::sleep(Duration::from_millis(500));
+    let shown = place.cli(&api, &["status", "db", "--org", "acme", "--gvc", GVC]);
+    assert_eq!(shown.code, Some(1), "{}{}", shown.stdout, shown.stderr);
+    assert!(
+        shown.stdout.contains("workload db-postgres: "),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("db-postgres-start"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("workload db-etcd: ready"),
+        "{}",
+        shown.stdout
+    );
+    let json = place.cli(
+        &api,
+        &["status", "db", "--org", "acme", "--gvc", GVC, "-o", "json"],
+    );
+    let status: Value = serde_json::from_str(&json.stdout).unwrap();
+    let postgres = status["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "db-postgres")
+        .unwrap();
+    assert_eq!(postgres["ready_latest"], false, "{status}");
+
+    // A deploy that waits recreates the secret, then waits for Patroni, which this
+    // fake cannot reach: it gives up in time and says so.
+    let waited = place.cli(
+        &api,
+        &[
+            "deploy",
+            "db",
+            "-f",
+            &place.values(),
+            "--org",
+            "acme",
+            "--gvc",
+            GVC,
+            "--yes",
+            "--timeout",
+            "6",
+        ],
+    );
+    assert_eq!(waited.code, Some(2), "{}{}", waited.stdout, waited.stderr);
+    assert!(
+        waited.stdout.contains("create    secret db-postgres-start"),
+        "{}",
+        waited.stdout
+    );
+    assert!(
+        waited
+            .stdout
+            .contains("ready: db-etcd, db-postgres, db-proxy"),
+        "{}",
+        waited.stdout
+    );
+    assert!(
+        waited.stderr.contains("not healthy in time"),
+        "{}",
+        waited.stderr
+    );
 }
 
 #[test]

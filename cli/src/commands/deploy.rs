@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::cpln::{
-    Change, Kind, Place, Step, leftovers, plan_deploy, plan_destroy, plan_prune, readiness, reads,
+    ApiRequest, Change, Kind, Place, Readiness, Step, leftovers, plan_deploy, plan_destroy,
+    plan_prune, readiness, reads,
 };
+use postgres_ha_core::operate::all_streaming;
 use postgres_ha_core::render::{self, CredentialKey, Credentials, Names, Release};
 use postgres_ha_core::{Code, Values};
 use serde_json::Value;
@@ -16,10 +18,11 @@ use serde_json::Value;
 use super::operate::ask;
 use crate::ExitStatus;
 use crate::args::{ControlPlaneArgs, DeployArgs, DestroyArgs, DiffArgs};
-use crate::cpln::{Connection, connect};
+use crate::cpln::{Connection, ControlPlane, connect};
 use crate::input::{Privacy, read};
 use crate::report::{report_to_stderr, write_stdout};
 use crate::secrets::random_password;
+use crate::transport::Transport as _;
 
 /// How often readiness and deletions are polled.
 const POLL: Duration = Duration::from_secs(2);
@@ -30,6 +33,8 @@ struct Prepared {
     steps: Vec<Step>,
     /// The release's workloads, in apply order.
     workloads: Vec<String>,
+    /// PostgreSQL members the values ask for.
+    replicas: usize,
     notes: Vec<String>,
 }
 
@@ -41,6 +46,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
         conn,
         steps,
         workloads,
+        replicas,
         notes,
     } = prepared;
     print_plan(&args.name, &conn.place, &steps, &notes)?;
@@ -53,6 +59,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
         write_stdout("(dry run: nothing was changed)\n")?;
         return Ok(ExitStatus::Success);
     }
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
     if !changes.is_empty() {
         ask(
             &format!("deploy {} to {}", args.name, where_(&conn.place)),
@@ -60,12 +67,13 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
             args.yes,
             None,
         )?;
-        apply(&conn, &steps)?;
+        apply(&conn, &steps, deadline)?;
     }
     if args.no_wait {
         return Ok(ExitStatus::Success);
     }
-    wait_ready(&conn, &workloads, Duration::from_secs(args.timeout))?;
+    wait_ready(&conn, &workloads, deadline)?;
+    wait_healthy(&conn, &args.name, replicas, deadline)?;
     Ok(ExitStatus::Success)
 }
 
@@ -116,21 +124,7 @@ pub(crate) fn destroy(args: &DestroyArgs) -> anyhow::Result<ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut out = std::io::stderr();
     for request in &requests {
-        let reply = conn.api.send(request)?;
-        let gone = reply.status == 404;
-        // Between kinds the cpln CLI waits for workloads and volume sets to be gone:
-        // a volume set is busy until its workload is.
-        if !gone && (request.path.contains("/workload/") || request.path.contains("/volumeset/")) {
-            while conn.api.get(&request.path)?.is_some() {
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "{} is still being deleted after {} s; run destroy again to go on",
-                    request.path,
-                    args.timeout
-                );
-                std::thread::sleep(POLL);
-            }
-        }
+        let gone = delete(&conn, request, deadline)?;
         let _ = writeln!(
             out,
             "{} {}",
@@ -140,6 +134,27 @@ pub(crate) fn destroy(args: &DestroyArgs) -> anyhow::Result<ExitStatus> {
     }
     write_stdout(&format!("destroyed {}\n", args.name))?;
     Ok(ExitStatus::Success)
+}
+
+/// Deletes what `request` names and, for a workload or a volume set, waits until it is
+/// gone, as the cpln CLI does between kinds (a volume set is busy until its workload
+/// is gone). `true` when it was already absent.
+fn delete(conn: &Connection, request: &ApiRequest, deadline: Instant) -> anyhow::Result<bool> {
+    let reply = conn.api.send(request)?;
+    if reply.status == 404 {
+        return Ok(true);
+    }
+    if request.path.contains("/workload/") || request.path.contains("/volumeset/") {
+        while conn.api.get(&request.path)?.is_some() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} is still being deleted; run the command again to go on",
+                request.path
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+    Ok(false)
 }
 
 /// Validates, renders with the passwords the release keeps (generating what is
@@ -227,6 +242,7 @@ fn prepare(
         conn,
         steps,
         workloads,
+        replicas: values.replicas as usize,
         notes,
     }))
 }
@@ -315,7 +331,7 @@ fn print_plan(name: &str, place: &Place, steps: &[Step], notes: &[String]) -> an
 
 /// Sends the plan's requests in order (apply order: secrets before what refers to
 /// them). A rerun after an interruption sends what is still missing.
-fn apply(conn: &Connection, steps: &[Step]) -> anyhow::Result<()> {
+fn apply(conn: &Connection, steps: &[Step], deadline: Instant) -> anyhow::Result<()> {
     let progress = progress(steps.len() as u64);
     for step in steps {
         let Some(request) = &step.request else {
@@ -328,11 +344,13 @@ fn apply(conn: &Connection, steps: &[Step]) -> anyhow::Result<()> {
             step.kind,
             step.name
         ));
-        let reply = conn.api.send(request)?;
-        let done = match (step.change, reply.status) {
-            (Change::Delete, _) => "deleted",
-            (_, 201) => "created",
-            _ => "updated",
+        let done = if step.change == Change::Delete {
+            delete(conn, request, deadline)?;
+            "deleted"
+        } else if conn.api.send(request)?.status == 201 {
+            "created"
+        } else {
+            "updated"
         };
         progress.println(format!("{done} {} {}", step.kind, step.name));
         progress.inc(1);
@@ -354,33 +372,41 @@ fn progress(length: u64) -> ProgressBar {
     bar
 }
 
+/// Where a workload of the release stands: `None` when it does not exist.
+pub(super) fn workload_readiness(
+    conn: &Connection,
+    name: &str,
+) -> anyhow::Result<Option<Readiness>> {
+    let path = Kind::Workload.item(&conn.place, name);
+    let Some(workload) = conn.api.get(&path)? else {
+        return Ok(None);
+    };
+    let deployments = conn
+        .api
+        .get(&format!("{path}/deployment"))?
+        .unwrap_or(Value::Null);
+    let mut state = readiness(&workload, &deployments);
+    for message in &mut state.messages {
+        *message = conn.api.redact(message);
+    }
+    Ok(Some(state))
+}
+
 /// Waits until every workload runs its latest version everywhere (the cpln CLI's
 /// rule), showing what the deployments say meanwhile: a wedged deployment's only
 /// explanation is there.
-fn wait_ready(conn: &Connection, workloads: &[String], timeout: Duration) -> anyhow::Result<()> {
+fn wait_ready(conn: &Connection, workloads: &[String], deadline: Instant) -> anyhow::Result<()> {
     let started = Instant::now();
-    let progress = ProgressBar::new_spinner();
-    if !std::io::stderr().is_terminal() {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    progress.enable_steady_tick(Duration::from_millis(100));
+    let progress = spinner();
     let mut shown: Vec<String> = Vec::new();
     loop {
         let mut waiting = Vec::new();
         for name in workloads {
-            let path = Kind::Workload.item(&conn.place, name);
-            let workload = conn
-                .api
-                .get(&path)?
+            let state = workload_readiness(conn, name)?
                 .ok_or_else(|| anyhow::anyhow!("workload {name} is gone"))?;
-            let deployments = conn
-                .api
-                .get(&format!("{path}/deployment"))?
-                .unwrap_or(Value::Null);
-            let state = readiness(&workload, &deployments);
             if !state.ready_latest {
                 for message in state.messages {
-                    let line = format!("{name}: {}", conn.api.redact(&message));
+                    let line = format!("{name}: {message}");
                     if !shown.contains(&line) {
                         progress.println(format!("  {line}"));
                         shown.push(line);
@@ -398,15 +424,14 @@ fn wait_ready(conn: &Connection, workloads: &[String], timeout: Duration) -> any
             ))?;
             return Ok(());
         }
-        if started.elapsed() >= timeout {
+        if Instant::now() >= deadline {
             progress.finish_and_clear();
             let mut why = String::new();
             for line in &shown {
                 let _ = write!(why, "\n  {line}");
             }
             anyhow::bail!(
-                "not ready after {} s: {}{}",
-                timeout.as_secs(),
+                "not ready in time: {}{}",
                 waiting.join(", "),
                 if why.is_empty() {
                     String::from(
@@ -420,4 +445,60 @@ fn wait_ready(conn: &Connection, workloads: &[String], timeout: Duration) -> any
         progress.set_message(format!("waiting for {}", waiting.join(", ")));
         std::thread::sleep(POLL);
     }
+}
+
+/// Waits until Patroni reports a leader that accepts writes and every other member
+/// streaming from it, asking the members through the exec socket.
+fn wait_healthy(
+    conn: &Connection,
+    name: &str,
+    members: usize,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let progress = spinner();
+    let until = all_streaming(members);
+    let mut missing = String::from("no member's Patroni answers yet");
+    loop {
+        // The replica list fills as members start: reopen until it is whole.
+        if let Ok(transport) = ControlPlane::open(conn.clone(), name) {
+            match transport.view() {
+                Ok(view) => {
+                    let unmet = until.unmet(&view);
+                    if unmet.is_empty() {
+                        progress.finish_and_clear();
+                        let leader = view
+                            .healthy_leader()
+                            .map(|m| m.name.clone())
+                            .unwrap_or_default();
+                        write_stdout(&format!(
+                            "healthy: {leader} leads, {} streaming ({} s)\n",
+                            members - 1,
+                            started.elapsed().as_secs()
+                        ))?;
+                        return Ok(());
+                    }
+                    missing = unmet.join(", ");
+                }
+                Err(error) => missing = format!("{error:#}"),
+            }
+        }
+        progress.set_message(format!("waiting for Patroni: {missing}"));
+        if Instant::now() >= deadline {
+            progress.finish_and_clear();
+            anyhow::bail!(
+                "the cluster is not healthy in time: {missing} (`status {name}` shows it)"
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn spinner() -> ProgressBar {
+    let progress = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress.enable_steady_tick(Duration::from_millis(100));
+    progress
 }

@@ -118,8 +118,10 @@ fn refused(refusal: &Refusal) -> anyhow::Error {
 
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     if !args.common.local {
-        let target = open(&args.common)?;
-        return watch(args, || print_remote_status(&target, args.common.output));
+        let conn = crate::cpln::connect(&args.common.target)?;
+        return watch(args, || {
+            print_remote_status(&conn, &args.common.name, args.common.output)
+        });
     }
     let cluster = existing(&args.common.name, &args.common.dirs)?;
     let file = cluster.load()?;
@@ -206,8 +208,8 @@ fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
 }
 
 /// The status of a cluster on Control Plane, as its members' Patroni sees it.
-fn remote_status_json(target: &Target) -> Value {
-    let view = target.transport.view().ok();
+fn remote_status_json(name: &str, transport: Option<&dyn Transport>) -> Value {
+    let view = transport.and_then(|t| t.view().ok());
     let members: Vec<Value> = view
         .iter()
         .flat_map(|v| &v.members)
@@ -228,7 +230,7 @@ fn remote_status_json(target: &Target) -> Value {
         })
         .collect();
     json!({
-        "cluster": target.name,
+        "cluster": name,
         "running": view.is_some(),
         "leader": view.as_ref().and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
         "paused": view.as_ref().is_some_and(|v| v.paused),
@@ -237,9 +239,62 @@ fn remote_status_json(target: &Target) -> Value {
     })
 }
 
-fn print_remote_status(target: &Target, output: StatusFormat) -> anyhow::Result<ExitStatus> {
-    let status = remote_status_json(target);
-    print_status_json(&status, output, "no member's Patroni answers")
+/// The release's status on Control Plane: its workloads' readiness (and what the
+/// deployments say when one is not ready), then Patroni's view through the exec
+/// socket.
+fn print_remote_status(
+    conn: &crate::cpln::Connection,
+    name: &str,
+    output: StatusFormat,
+) -> anyhow::Result<ExitStatus> {
+    let names = postgres_ha_core::render::Names::new(name);
+    let mut workloads = Vec::new();
+    for workload in [&names.etcd, &names.postgres, &names.proxy] {
+        if let Some(state) = super::deploy::workload_readiness(conn, workload)? {
+            workloads.push(json!({
+                "name": workload,
+                "ready": state.ready,
+                "ready_latest": state.ready_latest,
+                "messages": state.messages,
+            }));
+        }
+    }
+    anyhow::ensure!(
+        !workloads.is_empty(),
+        "release {name} has no workloads in GVC {} (`deploy` creates them)",
+        conn.place.gvc
+    );
+    let transport = crate::cpln::ControlPlane::open(conn.clone(), name);
+    let mut status = remote_status_json(name, transport.as_ref().ok().map(|t| t as &dyn Transport));
+    status["workloads"] = Value::Array(workloads);
+    let stopped = match &transport {
+        Ok(_) => "no member's Patroni answers".to_owned(),
+        Err(error) => format!("{error:#}"),
+    };
+    if output == StatusFormat::Table {
+        write_stdout(&workloads_table(&status))?;
+    }
+    print_status_json(&status, output, &stopped)
+}
+
+fn workloads_table(status: &Value) -> String {
+    let mut text = String::new();
+    for w in status["workloads"].as_array().into_iter().flatten() {
+        let state = match (w["ready_latest"] == true, w["ready"] == true) {
+            (true, _) => "ready",
+            (false, true) => "ready (an update is rolling out)",
+            (false, false) => "NOT READY",
+        };
+        let _ = writeln!(
+            text,
+            "workload {}: {state}",
+            w["name"].as_str().unwrap_or("?")
+        );
+        for message in w["messages"].as_array().into_iter().flatten() {
+            let _ = writeln!(text, "  {}", message.as_str().unwrap_or_default());
+        }
+    }
+    text
 }
 
 pub(crate) fn print_status(
@@ -707,7 +762,7 @@ pub(super) fn report(
             "notes": done.notes,
             "status": match &target.local {
                 Some(local) => status_json(&local.cluster, &local.file),
-                None => remote_status_json(target),
+                None => remote_status_json(&target.name, Some(&*target.transport)),
             },
         });
         write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;

@@ -15,6 +15,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to one endpoint with one credential.
+#[derive(Clone)]
 pub(crate) struct Api {
     http: reqwest::blocking::Client,
     endpoint: String,

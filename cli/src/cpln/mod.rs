@@ -22,6 +22,7 @@ use crate::args::ControlPlaneArgs;
 const MAX_PROFILE_BYTES: u64 = 1 << 20;
 
 /// Everything a command needs to call the API for a release.
+#[derive(Clone)]
 pub(crate) struct Connection {
     pub(crate) api: Api,
     pub(crate) place: Place,
