@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postgres_ha_tests::cluster::{
-    Local, alive, lock, primaries, read_acked, runtime, writer_events,
+    Local, PASSWORD, alive, failed_writes, lock, primaries, read_acked, runtime,
+    stop_writer_and_check, writer_events,
 };
 use postgres_ha_tests::{Output, b64, bin, root, run};
 use serde_json::Value;
@@ -768,4 +769,63 @@ fn chaos_short_run_heals_every_fault_and_loses_nothing() {
         summary["acknowledged"].as_u64().unwrap() > 1000,
         "{summary}"
     );
+}
+
+/// Every etcd member stopped for longer than the leader's lease: the leader keeps
+/// accepting writes (Patroni's failsafe mode, with every member confirming it through
+/// the REST API) instead of demoting for the length of the outage, and the cluster
+/// carries on when etcd is back, with every acknowledged write kept.
+#[test]
+fn an_etcd_outage_does_not_stop_writes() {
+    let _serial = lock();
+    let cluster = Local::new("failsafe");
+    let status = cluster.up_with_sync_standby();
+    let leader = Local::member(&status, "leader").unwrap().clone();
+    let (mut writer, acked) = cluster.start_writer(&leader, 90);
+    let pids: Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.dir().join("pids.json")).unwrap())
+            .unwrap();
+    let etcd: Vec<String> = pids["etcd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(etcd.len(), 3);
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .args(&etcd)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let before = read_acked(&acked).len();
+    signal("STOP");
+    // The fast preset's ttl is 20 s: without failsafe the leader demotes by then.
+    std::thread::sleep(Duration::from_secs(30));
+    let during = read_acked(&acked).len() - before;
+    let failed = failed_writes(&acked);
+    signal("CONT");
+    assert_eq!(
+        failed,
+        0,
+        "writes failed during the etcd outage: {}",
+        writer_events(&acked)
+    );
+    assert!(
+        during > 100,
+        "the leader stopped taking writes: {during} in 30 s"
+    );
+    cluster.wait_for("the leader back in etcd", Duration::from_secs(60), |s| {
+        Local::member(s, "leader").is_some_and(|m| m["name"] == leader["name"])
+    });
+    let ports: Vec<u64> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["port"].as_u64().unwrap())
+        .collect();
+    stop_writer_and_check(&mut writer, &acked, &ports, PASSWORD);
 }

@@ -260,6 +260,14 @@ pub(crate) const GENERATED_PARAMETERS: &[GeneratedParameter] = &[
         value: |_| json!("256MB"),
         user: Override::Free,
     },
+    // A member that stays away keeps its slot, and the slot keeps WAL until the
+    // volume is full and the primary stops. A quarter of the volume bounds it: past
+    // that the slot is given up (that member then needs `reinit`), not the primary.
+    GeneratedParameter {
+        name: "max_slot_wal_keep_size",
+        value: |v| json!(format!("{}MB", u64::from(v.volumeset.capacity) * 1024 / 4)),
+        user: Override::Free,
+    },
     // pg_hba.conf is SCRAM-only: an md5 hash could never be used to log in.
     GeneratedParameter {
         name: "password_encryption",
@@ -374,6 +382,10 @@ pub(crate) fn dynamic_config(values: &Values) -> Value {
         "maximum_lag_on_failover": values.patroni.maximum_lag_on_failover,
         "synchronous_mode": values.patroni.synchronous_mode,
         "synchronous_mode_strict": values.patroni.synchronous_mode_strict,
+        // When etcd is unreachable the leader keeps accepting writes as long as every
+        // member confirms it through the REST API, instead of demoting the whole
+        // cluster for the length of an etcd outage.
+        "failsafe_mode": true,
         // Slots of a member that left (scale-down) are dropped after 10 minutes, so
         // they stop pinning WAL; a restart is back well before.
         "member_slots_ttl": MEMBER_SLOTS_TTL,

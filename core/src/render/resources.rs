@@ -435,7 +435,9 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
                 "args": [format!("{POSTGRES_DIR}/start.sh")],
                 "ports": [
                     {"number": POSTGRES_PORT, "protocol": "tcp"},
-                    {"number": PATRONI_PORT, "protocol": "http"},
+                    // tcp, not http: the platform's HTTP handling of the port got in
+                    // the way of the members' own REST calls in the template.
+                    {"number": PATRONI_PORT, "protocol": "tcp"},
                 ],
                 "env": secret_env(names),
                 "volumes": [
@@ -450,6 +452,8 @@ fn postgres_workload(values: &Values, release: &Release, names: &Names) -> Value
                 // stopped answering before its leader lease can expire.
                 "livenessProbe": probe_http("/liveness", PATRONI_PORT, 30, liveness.0, liveness.1, liveness.2),
                 "readinessProbe": probe_http("/readiness", PATRONI_PORT, 10, 5, 3, 3),
+                // Patroni's own Prometheus metrics: role, lag, timeline, pending restart.
+                "metrics": {"port": PATRONI_PORT, "path": "/metrics"},
                 "lifecycle": {"preStop": {"exec": {"command": ["/bin/bash", format!("{POSTGRES_DIR}/pre-stop.sh")]}}},
             }],
             "defaultOptions": fixed_scale(values.replicas),
