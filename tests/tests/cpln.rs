@@ -663,6 +663,84 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     );
     outputs.push(reloaded);
 
+    // Changed settings on a running release go through Patroni: a reload for one, a
+    // rolling restart in this tool's order for one PostgreSQL reads only at start.
+    place.write_values(
+        "postgres:\n  username: app\n  database: app\n  parameters:\n    work_mem: 8MB\n    \
+         max_connections: 150\npatroni:\n  timing:\n    preset: fast\n",
+    );
+    let planned = place.cli(
+        &api,
+        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
+    );
+    assert_eq!(
+        planned.code,
+        Some(1),
+        "{}{}",
+        planned.stdout,
+        planned.stderr
+    );
+    assert!(
+        planned
+            .stdout
+            .contains("setting postgres.parameters.max_connections: (unset) → 150 (restart)"),
+        "{}",
+        planned.stdout
+    );
+    let changed = place.cli(
+        &api,
+        &[
+            &["deploy", "cp", "-f", &values, "--yes"][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        changed.code,
+        Some(0),
+        "{}{}",
+        changed.stdout,
+        changed.stderr
+    );
+    assert!(
+        changed.stdout.contains("settings applied"),
+        "{}",
+        changed.stdout
+    );
+    outputs.push(changed);
+    for port in &ports {
+        let shown = Local::psql(
+            *port,
+            "select current_setting('max_connections') || ' ' || current_setting('work_mem')",
+        );
+        assert_eq!(
+            shown.stdout.trim(),
+            "150 8MB",
+            "member on {port}: {}",
+            shown.stderr
+        );
+    }
+    let after = cluster.status();
+    assert!(
+        after["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["pending_restart"] != true),
+        "{after}"
+    );
+    let settled = place.cli(
+        &api,
+        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
+    );
+    assert_eq!(
+        settled.code,
+        Some(0),
+        "{}{}",
+        settled.stdout,
+        settled.stderr
+    );
+
     // Operations not carried to Control Plane yet say so, and change nothing.
     let scale = place.cli(
         &api,

@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use postgres_ha_core::operate::{
-    Condition, Effect, On, Plan, Request, RotationUser, ScaleInput, Step, diff_values,
-    plan_restart, plan_scale,
+    ClusterView, Condition, Diff, Effect, On, Plan, Request, RotationUser, ScaleInput, Step,
+    diff_values, plan_restart, plan_scale,
 };
+use serde_json::Value;
 
 use super::operate::{Done, confirm_steps, execute, open, policy, report, running_senders};
 use super::rotate::run_rotation;
@@ -39,62 +40,19 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     }
     let policy = policy(transport)?;
 
-    let mut steps = Vec::new();
     let mut notes = Vec::new();
-    if let Some(patch) = &diff.patch {
-        steps.push(Step::Patroni {
-            on: On::Leader,
-            request: Request::patch_config(patch.clone()),
-        });
-        let loop_wait = config["loop_wait"]
-            .as_u64()
-            .max(patch["loop_wait"].as_u64())
-            .unwrap_or(10);
-        steps.push(Step::Settle {
-            seconds: u32::try_from(loop_wait + 1).unwrap_or(u32::MAX),
-        });
-    }
     // A restart-needing change: a rolling restart when asked with --restart, or when
     // a person confirms the plan on a terminal; else it stays pending.
     let interactive = !args.common.yes && std::io::stdin().is_terminal();
-    // A restart an earlier apply left pending counts too.
-    let pending = view.members.iter().any(|m| m.pending_restart);
-    if diff.restart || pending {
-        if args.restart || interactive {
-            if diff.restart {
-                let mut until = Condition::PendingRestart(ordered[0].clone());
-                for member in &ordered[1..] {
-                    until = until.and(Condition::PendingRestart(member.clone()));
-                }
-                steps.push(Step::Wait {
-                    until,
-                    seconds: postgres_ha_core::operate::HANDOVER_WAIT,
-                });
-            }
-            steps.extend(
-                plan_restart(&view, None)
-                    .map_err(|r| anyhow::anyhow!("refused: {r}"))?
-                    .steps,
-            );
-        } else {
-            let changed: Vec<&str> = diff
-                .changes
-                .iter()
-                .filter(|c| c.effect == Effect::Restart)
-                .map(|c| c.what.as_str())
-                .collect();
-            notes.push(format!(
-                "a restart is left pending{}; run `restart {} --local` (rolling, one short \
-                 write gap) or apply again with --restart",
-                if changed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for {}", changed.join(", "))
-                },
-                target.name
-            ));
-        }
-    }
+    let mut steps = settings_steps(
+        &diff,
+        &config,
+        &view,
+        &ordered,
+        args.restart || interactive,
+        &format!("restart {} --local", target.name),
+        &mut notes,
+    )?;
     if let Some(replicas) = diff.replicas {
         let input = ScaleInput {
             ordered: &ordered,
@@ -155,4 +113,72 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             notes: &notes,
         },
     )
+}
+
+/// The steps that bring a running cluster's Patroni and PostgreSQL settings to what
+/// `diff` found: `PATCH /config` on the leader and a settle, then, with `restart`,
+/// a rolling restart for settings PostgreSQL reads only at start (replicas first,
+/// one switchover); without, a note saying how to restart later. A restart an
+/// earlier change left pending counts too.
+pub(super) fn settings_steps(
+    diff: &Diff,
+    config: &Value,
+    view: &ClusterView,
+    ordered: &[String],
+    restart: bool,
+    restart_command: &str,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    if let Some(patch) = &diff.patch {
+        steps.push(Step::Patroni {
+            on: On::Leader,
+            request: Request::patch_config(patch.clone()),
+        });
+        let loop_wait = config["loop_wait"]
+            .as_u64()
+            .max(patch["loop_wait"].as_u64())
+            .unwrap_or(10);
+        steps.push(Step::Settle {
+            seconds: u32::try_from(loop_wait + 1).unwrap_or(u32::MAX),
+        });
+    }
+    let pending = view.members.iter().any(|m| m.pending_restart);
+    if !(diff.restart || pending) {
+        return Ok(steps);
+    }
+    if restart {
+        if diff.restart {
+            let mut until = Condition::PendingRestart(ordered[0].clone());
+            for member in &ordered[1..] {
+                until = until.and(Condition::PendingRestart(member.clone()));
+            }
+            steps.push(Step::Wait {
+                until,
+                seconds: postgres_ha_core::operate::HANDOVER_WAIT,
+            });
+        }
+        steps.extend(
+            plan_restart(view, None)
+                .map_err(|r| anyhow::anyhow!("refused: {r}"))?
+                .steps,
+        );
+    } else {
+        let changed: Vec<&str> = diff
+            .changes
+            .iter()
+            .filter(|c| c.effect == Effect::Restart)
+            .map(|c| c.what.as_str())
+            .collect();
+        notes.push(format!(
+            "a restart is left pending{}; run `{restart_command}` (rolling, one short write \
+             gap) or apply again with --restart",
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", changed.join(", "))
+            },
+        ));
+    }
+    Ok(steps)
 }

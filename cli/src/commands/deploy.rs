@@ -10,12 +10,13 @@ use postgres_ha_core::cpln::{
     ApiRequest, Change, Kind, Place, Readiness, Step, leftovers, plan_deploy, plan_destroy,
     plan_prune, readiness, reads,
 };
-use postgres_ha_core::operate::all_streaming;
+use postgres_ha_core::operate::{Effect, Policy, Step as OperateStep, all_streaming, diff_values};
 use postgres_ha_core::render::{self, CredentialKey, Credentials, Names, Release};
 use postgres_ha_core::{Code, Values};
 use serde_json::Value;
 
-use super::operate::ask;
+use super::apply::settings_steps;
+use super::operate::{Target, ask, execute, policy};
 use crate::ExitStatus;
 use crate::args::{ControlPlaneArgs, DeployArgs, DestroyArgs, DiffArgs};
 use crate::cpln::{Connection, ControlPlane, connect};
@@ -27,10 +28,21 @@ use crate::transport::Transport as _;
 /// How often readiness and deletions are polled.
 const POLL: Duration = Duration::from_secs(2);
 
+/// What a running cluster's Patroni and PostgreSQL settings need, carried out with
+/// `apply`'s steps through the exec socket.
+struct Settings {
+    target: Target,
+    policy: Policy,
+    steps: Vec<OperateStep>,
+    /// The changes, for the plan.
+    lines: Vec<String>,
+}
+
 /// A release's plan against what exists.
 struct Prepared {
     conn: Connection,
     steps: Vec<Step>,
+    settings: Option<Settings>,
     /// The release's workloads, in apply order.
     workloads: Vec<String>,
     /// PostgreSQL members the values ask for.
@@ -45,16 +57,18 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
     let Prepared {
         conn,
         steps,
+        settings,
         workloads,
         replicas,
         notes,
     } = prepared;
-    print_plan(&args.name, &conn.place, &steps, &notes)?;
-    let changes: Vec<String> = steps
+    print_plan(&args.name, &conn.place, &steps, settings.as_ref(), &notes)?;
+    let mut changes: Vec<String> = steps
         .iter()
         .filter(|s| s.change != Change::Unchanged)
         .map(|s| format!("{} {} {}", s.change.as_str(), s.kind, s.name))
         .collect();
+    changes.extend(settings.iter().flat_map(|s| s.lines.iter().cloned()));
     if args.dry_run {
         write_stdout("(dry run: nothing was changed)\n")?;
         return Ok(ExitStatus::Success);
@@ -68,6 +82,14 @@ pub(crate) fn deploy(args: &DeployArgs) -> anyhow::Result<ExitStatus> {
             None,
         )?;
         apply(&conn, &steps, deadline)?;
+    }
+    if let Some(settings) = settings.filter(|s| !s.steps.is_empty()) {
+        let handovers = execute(&settings.target, &settings.steps, &settings.policy)?;
+        let mut text = format!("settings applied: {}\n", settings.lines.join("; "));
+        for handover in &handovers {
+            let _ = writeln!(text, "{handover}");
+        }
+        write_stdout(&text)?;
     }
     if args.no_wait {
         return Ok(ExitStatus::Success);
@@ -85,9 +107,11 @@ pub(crate) fn diff(args: &DiffArgs) -> anyhow::Result<ExitStatus> {
         &args.name,
         &prepared.conn.place,
         &prepared.steps,
+        prepared.settings.as_ref(),
         &prepared.notes,
     )?;
-    let changed = prepared.steps.iter().any(|s| s.change != Change::Unchanged);
+    let changed = prepared.steps.iter().any(|s| s.change != Change::Unchanged)
+        || prepared.settings.is_some_and(|s| !s.lines.is_empty());
     Ok(if changed {
         ExitStatus::Failure
     } else {
@@ -164,7 +188,7 @@ fn prepare(
     name: &str,
     values_path: &std::path::Path,
     target: &ControlPlaneArgs,
-    refuse_weak: bool,
+    deploying: bool,
 ) -> anyhow::Result<Option<Prepared>> {
     render::check_name("release", name, render::MAX_RELEASE_NAME)?;
     let bytes = read(values_path, Privacy::Any)?;
@@ -180,7 +204,7 @@ fn prepare(
     let Some(mut values) = values.filter(|_| !errors) else {
         return Ok(None);
     };
-    if refuse_weak && weak && written {
+    if deploying && weak && written {
         let _ = writeln!(
             std::io::stderr(),
             "error: deploy refuses a weak or default postgres.password (C001): set a long \
@@ -221,15 +245,19 @@ fn prepare(
     let running = steps.iter().any(|s| {
         s.kind == Kind::Workload && s.name == names.postgres && s.change != Change::Create
     });
+    let settings = if running {
+        running_settings(&conn, name, &values, deploying, &mut notes)?
+    } else {
+        None
+    };
     if running
-        && steps
-            .iter()
-            .any(|s| s.name == names.patroni && s.change == Change::Update)
+        && steps.iter().any(|s| {
+            s.kind == Kind::Workload && s.name == names.postgres && s.change == Change::Update
+        })
     {
         notes.push(format!(
-            "the Patroni configuration changes: members read it when they start; a \
-             running cluster's dynamic settings change through Patroni (`patronictl \
-             edit-config` in a member of {}) until `apply` reaches Control Plane",
+            "updating workload {} restarts its members in the platform's rollout (highest \
+             index first, each a short write gap when it leads)",
             names.postgres
         ));
     }
@@ -241,9 +269,72 @@ fn prepare(
     Ok(Some(Prepared {
         conn,
         steps,
+        settings,
         workloads,
         replicas: values.replicas as usize,
         notes,
+    }))
+}
+
+/// For a running release: what its Patroni and PostgreSQL settings need, compared
+/// with the running configuration through the exec socket. A member count change is
+/// refused (`scale` moves the lead off removed members and drops their slots; a
+/// platform scale-down removes the highest indexes, the leader's maybe) when
+/// `refuse` (deploy), noted otherwise (diff).
+fn running_settings(
+    conn: &Connection,
+    name: &str,
+    values: &Values,
+    refuse: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<Settings>> {
+    let reached = ControlPlane::open(conn.clone(), name).and_then(|transport| {
+        let config = transport.config()?;
+        let view = transport.view()?;
+        Ok((transport, config, view))
+    });
+    let (transport, config, view) = match reached {
+        Ok(reached) => reached,
+        Err(error) => {
+            notes.push(format!(
+                "Patroni cannot be reached ({error:#}); its settings were not compared"
+            ));
+            return Ok(None);
+        }
+    };
+    let ordered = transport.members();
+    // The values against themselves: only what the running cluster holds differs.
+    let diff = diff_values(values, values, &config, ordered.len());
+    if let Some(replicas) = diff.replicas {
+        let message = format!(
+            "the values ask for {replicas} members and the release runs {}: change it \
+             with `scale {name} --replicas {replicas}` first",
+            ordered.len()
+        );
+        anyhow::ensure!(!refuse, "refused: {message}; nothing was changed");
+        notes.push(message);
+    }
+    let lines: Vec<String> = diff
+        .changes
+        .iter()
+        .filter(|c| matches!(c.effect, Effect::Reload | Effect::Restart))
+        .map(|c| format!("setting {c}"))
+        .collect();
+    let steps = settings_steps(
+        &diff,
+        &config,
+        &view,
+        &ordered,
+        true,
+        &format!("restart {name}"),
+        notes,
+    )?;
+    let policy = policy(&transport)?;
+    Ok(Some(Settings {
+        target: Target::remote(name, Box::new(transport)),
+        policy,
+        steps,
+        lines,
     }))
 }
 
@@ -297,7 +388,13 @@ fn where_(place: &Place) -> String {
     format!("org {} GVC {}", place.org, place.gvc)
 }
 
-fn print_plan(name: &str, place: &Place, steps: &[Step], notes: &[String]) -> anyhow::Result<()> {
+fn print_plan(
+    name: &str,
+    place: &Place,
+    steps: &[Step],
+    settings: Option<&Settings>,
+    notes: &[String],
+) -> anyhow::Result<()> {
     let mut text = format!("release {name} in {}:\n", where_(place));
     let count = |change| steps.iter().filter(|s| s.change == change).count();
     let deleted = count(Change::Delete);
@@ -322,6 +419,9 @@ fn print_plan(name: &str, place: &Place, steps: &[Step], notes: &[String]) -> an
             String::new()
         }
     );
+    for line in settings.iter().flat_map(|s| &s.lines) {
+        let _ = writeln!(text, "  {line}");
+    }
     for note in notes {
         let _ = writeln!(text, "note: {note}");
     }

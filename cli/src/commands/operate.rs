@@ -44,6 +44,15 @@ pub(super) struct LocalCluster {
 }
 
 impl Target {
+    /// A release on Control Plane, reached through `transport`.
+    pub(super) fn remote(name: &str, transport: Box<dyn Transport>) -> Self {
+        Self {
+            name: name.to_owned(),
+            transport,
+            local: None,
+        }
+    }
+
     /// The local cluster behind this target; on Control Plane, an error saying the
     /// operation is not available there yet.
     pub(super) fn local(&self) -> anyhow::Result<&LocalCluster> {
@@ -631,6 +640,24 @@ pub(super) fn ask(
     Ok(true)
 }
 
+impl std::fmt::Display for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.scheduled, self.write_gap) {
+            (Some(at), _) => write!(
+                f,
+                "switchover from {} to {} scheduled at {at}",
+                self.from, self.to
+            ),
+            (None, Some(gap)) => write!(
+                f,
+                "{} now leads (was {}); writes paused for {gap:.2} s",
+                self.to, self.from
+            ),
+            (None, None) => write!(f, "{} now leads (was {})", self.to, self.from),
+        }
+    }
+}
+
 /// One switchover as carried out.
 pub(super) struct Handover {
     from: String,
@@ -768,26 +795,8 @@ pub(super) fn report(
         write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         let mut text = format!("done: {} ({elapsed:.1} s)\n", done.summary);
-        for h in done.handovers {
-            match (&h.scheduled, h.write_gap) {
-                (Some(at), _) => {
-                    let _ = writeln!(
-                        text,
-                        "switchover from {} to {} scheduled at {at}",
-                        h.from, h.to
-                    );
-                }
-                (None, Some(gap)) => {
-                    let _ = writeln!(
-                        text,
-                        "{} now leads (was {}); writes paused for {gap:.2} s",
-                        h.to, h.from
-                    );
-                }
-                (None, None) => {
-                    let _ = writeln!(text, "{} now leads (was {})", h.to, h.from);
-                }
-            }
+        for handover in done.handovers {
+            let _ = writeln!(text, "{handover}");
         }
         for note in done.notes {
             let _ = writeln!(text, "{note}");
