@@ -20,6 +20,16 @@ pub enum Command {
     /// Exit status: 0 when no file has errors, 1 when one has (or has warnings with
     /// --strict), 2 on bad usage or an unreadable file.
     Validate(ValidateArgs),
+    /// Convert a values file of the postgres-highly-available Helm template (1.x–2.7).
+    ///
+    /// Writes postgres-ha values with an `# import:` comment on every key: mapped,
+    /// changed, or without an equivalent. The output validates without errors. A
+    /// default or weak password is left out (deploy generates a strong one); a kept
+    /// one is never shown on a terminal.
+    ///
+    /// Exit status: 0 when written, 2 on an unreadable or invalid file, or when OUT
+    /// exists and --force is not given.
+    ImportValues(ImportValuesArgs),
     /// Print the Control Plane resources of a release as YAML for `cpln apply -f -`.
     ///
     /// Refuses to render when the values have errors. Resources come in apply order
@@ -123,6 +133,19 @@ pub struct ValidateArgs {
     /// terminal.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportValuesArgs {
+    /// The template's values file; `-` reads standard input.
+    pub file: PathBuf,
+    /// Write the postgres-ha values here (mode 600 when it holds a password) instead
+    /// of standard output.
+    #[arg(short = 'o', long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -37,6 +37,10 @@ pub(crate) trait Transport: Send + Sync {
     /// logins: a rotation changes them while some members still have the old one.
     fn also_accept(&self, key: CredentialKey, password: &str);
 
+    /// The values the application password is checked against (its role and
+    /// database), as YAML: a rotation's new password must pass the values' rules.
+    fn app_values(&self) -> anyhow::Result<Vec<u8>>;
+
     /// The password the target keeps for `key`.
     fn stored_password(&self, key: CredentialKey) -> anyhow::Result<String>;
 

@@ -9,6 +9,7 @@
 // Control Plane target's requests and the local target's layout. Everything else is private; each module's `pub use` list
 // says what leaves it.
 pub mod cpln;
+pub mod import;
 pub mod local;
 pub mod operate;
 pub mod render;

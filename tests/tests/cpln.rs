@@ -741,6 +741,80 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         settled.stderr
     );
 
+    // The application's password, rotated through the exec socket: the role and the
+    // release's secret change, the old password is refused, nothing shows the new one.
+    let rotated = place.cli(
+        &api,
+        &[
+            &[
+                "rotate-password",
+                "cp",
+                "--user",
+                "app",
+                "--generate",
+                "--yes",
+            ][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        rotated.code,
+        Some(0),
+        "{}{}",
+        rotated.stdout,
+        rotated.stderr
+    );
+    let secret = api.object("secret", "cp-credentials").unwrap();
+    let new_password = secret["data"]["password"].as_str().unwrap().to_owned();
+    assert_ne!(new_password, PASSWORD);
+    for port in &ports {
+        assert_eq!(
+            Local::psql_as(*port, "app", &new_password, "select 1").code,
+            Some(0),
+            "the new password logs in on {port}"
+        );
+        assert_ne!(
+            Local::psql_as(*port, "app", PASSWORD, "select 1").code,
+            Some(0),
+            "the old password is refused on {port}"
+        );
+    }
+    assert_no_secret(&rotated, std::slice::from_ref(&new_password));
+    let internal = place.cli(
+        &api,
+        &[
+            &[
+                "rotate-password",
+                "cp",
+                "--user",
+                "superuser",
+                "--generate",
+                "--yes",
+            ][..],
+            &control_plane,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        internal.code,
+        Some(2),
+        "{}{}",
+        internal.stdout,
+        internal.stderr
+    );
+    assert!(
+        internal.stderr.contains("not available yet"),
+        "{}",
+        internal.stderr
+    );
+    // A deploy of values without a password keeps the rotated one.
+    let kept = place.cli(
+        &api,
+        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
+    );
+    assert_eq!(kept.code, Some(0), "{}{}", kept.stdout, kept.stderr);
+
     // Operations not carried to Control Plane yet say so, and change nothing.
     let scale = place.cli(
         &api,

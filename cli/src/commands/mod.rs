@@ -7,6 +7,7 @@ mod apply;
 mod deploy;
 mod edit;
 mod explain;
+mod import;
 mod local;
 mod operate;
 mod render;
@@ -16,6 +17,7 @@ mod validate;
 pub(crate) fn dispatch(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Validate(args) => validate::run(&args),
+        Command::ImportValues(args) => import::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Deploy(args) => deploy::deploy(&args),
         Command::Diff(args) => deploy::diff(&args),

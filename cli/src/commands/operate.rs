@@ -35,6 +35,9 @@ pub(super) struct Target {
     pub(super) name: String,
     pub(super) transport: Box<dyn Transport>,
     local: Option<LocalCluster>,
+    /// Where an interrupted password rotation is recorded (mode 600: it holds the
+    /// new password), when the target has one.
+    journal: Option<std::path::PathBuf>,
 }
 
 /// What only the local target has: its directory and recorded state.
@@ -50,7 +53,19 @@ impl Target {
             name: name.to_owned(),
             transport,
             local: None,
+            journal: None,
         }
+    }
+
+    /// The rotation journal's path.
+    pub(super) fn journal(&self) -> anyhow::Result<&std::path::Path> {
+        self.journal
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("this target keeps no rotation journal"))
+    }
+
+    pub(super) fn is_local(&self) -> bool {
+        self.local.is_some()
     }
 
     /// The local cluster behind this target; on Control Plane, an error saying the
@@ -71,10 +86,18 @@ pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
     if !common.local {
         let conn = crate::cpln::connect(&common.target)?;
         let transport = crate::cpln::ControlPlane::open(conn, &common.name)?;
+        // Beside the local clusters, under a name no cluster can have.
+        let journal = crate::local::state::state_base(common.dirs.state_dir.as_deref())
+            .join(".control-plane")
+            .join(&transport.place().org)
+            .join(&transport.place().gvc)
+            .join(&common.name)
+            .join("rotation.json");
         return Ok(Target {
             name: common.name.clone(),
             transport: Box::new(transport),
             local: None,
+            journal: Some(journal),
         });
     }
     let cluster = existing(&common.name, &common.dirs)?;
@@ -89,6 +112,7 @@ pub(super) fn open(common: &OperateArgs) -> anyhow::Result<Target> {
     Ok(Target {
         name: common.name.clone(),
         transport: Box::new(transport),
+        journal: Some(cluster.dir.join("rotation.json")),
         local: Some(LocalCluster { cluster, file }),
     })
 }

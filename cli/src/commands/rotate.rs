@@ -18,12 +18,19 @@ use serde_json::json;
 use super::operate::{Target, confirm_steps, open};
 use crate::ExitStatus;
 use crate::args::{RotateArgs, StatusFormat};
-use crate::local::lifecycle::recorded_values;
 use crate::report::write_stdout;
 use crate::secrets::random_password;
 
 fn journal_path(target: &Target) -> anyhow::Result<PathBuf> {
-    Ok(target.local()?.cluster.dir.join("rotation.json"))
+    Ok(target.journal()?.to_path_buf())
+}
+
+/// The application role, from the values the target keeps.
+fn app_user(values_text: &[u8]) -> anyhow::Result<String> {
+    postgres_ha_core::check(values_text)
+        .values
+        .map(|v| v.postgres.username)
+        .context("the cluster's recorded values no longer validate")
 }
 
 fn load_journal(target: &Target) -> anyhow::Result<Option<Journal>> {
@@ -41,6 +48,11 @@ fn load_journal(target: &Target) -> anyhow::Result<Option<Journal>> {
 
 /// Records the journal before the next phase acts (mode 600: it holds the password).
 fn record(target: &Target, journal: &Journal) -> anyhow::Result<()> {
+    if let Some(dir) = journal_path(target)?.parent() {
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     crate::secrets::write_atomic(
         &journal_path(target)?,
         &serde_json::to_string(journal)?,
@@ -77,8 +89,8 @@ fn problem(
 
 pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
-    let values = recorded_values(&target.local()?.cluster)?;
-    let app_user = values.postgres.username.clone();
+    let values_text = target.transport.app_values()?;
+    let app_user = app_user(&values_text)?;
     let user = RotationUser::parse(&args.user, &app_user).with_context(|| {
         format!(
             "unknown user `{}`: rotate `{app_user}` (the values' user) or one of {}",
@@ -86,6 +98,13 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
             RotationUser::WORDS.join(", ")
         )
     })?;
+    anyhow::ensure!(
+        target.is_local() || user == RotationUser::App,
+        "rotating the {} password on Control Plane is not available yet: members read it \
+         from their environment at start, so it needs a rolling restart with the new \
+         secret, which this tool does not drive there yet (the application's password works)",
+        user.word()
+    );
     let transport = &*target.transport;
     let key = user.key();
     let journal = load_journal(&target)?;
@@ -119,11 +138,8 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     let old = transport.stored_password(key)?;
     // A resumed rotation may already have stored the new password.
     let stored_new = old == password;
-    if !stored_new {
-        let recorded = std::fs::read(target.local()?.cluster.values())?;
-        if let Some(why) = problem(user, &password, &old, &recorded) {
-            anyhow::bail!("refused: the new password is unusable: {why}");
-        }
+    if !stored_new && let Some(why) = problem(user, &password, &old, &values_text) {
+        anyhow::bail!("refused: the new password is unusable: {why}");
     }
     let steps: Vec<String> = Phase::ALL
         .iter()
@@ -174,10 +190,12 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
         if let Some(password) = shown {
             let _ = writeln!(text, "new password: {password}");
         } else if args.generate && key == CredentialKey::App {
-            text.push_str(
+            text.push_str(if target.is_local() {
                 "the new password is kept with the cluster's values \
-                 (`dsn --show-password` prints a connection string with it)\n",
-            );
+                 (`dsn --show-password` prints a connection string with it)\n"
+            } else {
+                "the new password is kept only in the release's credentials secret\n"
+            });
         }
         write_stdout(&text)?;
     }
@@ -194,7 +212,7 @@ pub(super) fn run_rotation(
 ) -> anyhow::Result<Option<Phase>> {
     let transport = &*target.transport;
     let key = user.key();
-    let app_user = recorded_values(&target.local()?.cluster)?.postgres.username;
+    let app_user = app_user(&transport.app_values()?)?;
     let old = transport.stored_password(key)?;
     let stored_new = old == password;
     let password = password.to_owned();

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use postgres_ha_core::cpln::Kind;
 use postgres_ha_core::cpln::exec::{
-    patroni_answer, patroni_input, patroni_script, psql_input, psql_script,
+    login_accepted, login_input, login_script, patroni_answer, patroni_input, patroni_script,
+    psql_input, psql_script,
 };
+use postgres_ha_core::cpln::{ApiRequest, Kind, Method};
 use postgres_ha_core::operate::{Answer, Login, Request, Sql};
 use postgres_ha_core::render::{CredentialKey, MEMBER_HOME, Names};
 use serde_json::Value;
@@ -27,6 +28,7 @@ const EXEC_MARGIN: Duration = Duration::from_secs(20);
 
 pub(crate) struct ControlPlane {
     conn: Connection,
+    names: Names,
     /// The exec and replica-list host of the workload's location.
     remote: String,
     members: Vec<String>,
@@ -82,9 +84,26 @@ impl ControlPlane {
         );
         Ok(Self {
             conn,
+            names,
             remote,
             members,
         })
+    }
+
+    /// Where the release is.
+    pub(crate) fn place(&self) -> &postgres_ha_core::cpln::Place {
+        &self.conn.place
+    }
+
+    /// The release's credentials secret's data, revealed.
+    fn credentials(&self) -> anyhow::Result<Value> {
+        let path = Kind::Secret.read(&self.conn.place, &self.names.credentials);
+        let secret = self
+            .conn
+            .api
+            .get(&path)?
+            .with_context(|| format!("the release has no secret {}", self.names.credentials))?;
+        Ok(secret["data"].clone())
     }
 
     fn exec(
@@ -198,19 +217,56 @@ impl Transport for ControlPlane {
         Err(not_yet("removing members"))
     }
 
-    fn try_login(&self, _member: &str, _login: &Login, _password: &str) -> anyhow::Result<bool> {
-        Err(not_yet("checking a password"))
+    fn try_login(&self, member: &str, login: &Login, password: &str) -> anyhow::Result<bool> {
+        self.member(member)?;
+        let (output, status) = self.exec(
+            member,
+            &login_script(login),
+            Some(&login_input(login, password)),
+            EXEC_MARGIN,
+        )?;
+        match (status, login_accepted(&output)) {
+            (0, Some(accepted)) => Ok(accepted),
+            _ => anyhow::bail!(
+                "trying a login on {member} failed: {}",
+                self.conn.api.redact(output.trim())
+            ),
+        }
     }
 
     fn also_accept(&self, _key: CredentialKey, _password: &str) {
         // Members use the passwords in their own environment; nothing to remember.
     }
 
-    fn stored_password(&self, _key: CredentialKey) -> anyhow::Result<String> {
-        Err(not_yet("reading a password"))
+    fn app_values(&self) -> anyhow::Result<Vec<u8>> {
+        let data = self.credentials()?;
+        let text = |key: &str| data[key].as_str().unwrap_or_default().to_owned();
+        let values = serde_json::json!({
+            "postgres": {"username": text("username"), "database": text("database")},
+        });
+        Ok(serde_json::to_vec_pretty(&values)?)
     }
 
-    fn store_password(&self, _key: CredentialKey, _password: &str) -> anyhow::Result<()> {
-        Err(not_yet("changing a password"))
+    fn stored_password(&self, key: CredentialKey) -> anyhow::Result<String> {
+        self.credentials()?[key.secret_key()]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("the release's secret has no {}", key.secret_key()))
+    }
+
+    fn store_password(&self, key: CredentialKey, password: &str) -> anyhow::Result<()> {
+        // Members read the internal passwords from their environment at start: a
+        // change needs every member restarted with the new secret, which this
+        // transport does not drive yet. The application's is only kept here.
+        if key != CredentialKey::App {
+            return Err(not_yet("changing an internal password"));
+        }
+        let request = ApiRequest {
+            method: Method::Patch,
+            path: Kind::Secret.item(&self.conn.place, &self.names.credentials),
+            body: Some(serde_json::json!({"data": {key.secret_key(): password}})),
+        };
+        self.conn.api.send(&request)?;
+        Ok(())
     }
 }

@@ -304,6 +304,10 @@ impl Transport for Loopback {
         }
     }
 
+    fn app_values(&self) -> anyhow::Result<Vec<u8>> {
+        std::fs::read(self.cluster.values()).context("cannot read the cluster's recorded values")
+    }
+
     fn stored_password(&self, key: CredentialKey) -> anyhow::Result<String> {
         if key == CredentialKey::App {
             let values = postgres_ha_core::check(&std::fs::read(self.cluster.values())?)

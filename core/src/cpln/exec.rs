@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::operate::{Answer, Request, Sql};
+use crate::operate::{Answer, Login, Request, Sql};
 use crate::render::{PASSWORD_ENV, PATRONI_PORT, POSTGRES_PORT, RESTAPI_USER, SUPERUSER};
 
 /// The container of a PostgreSQL member that runs Patroni.
@@ -209,6 +209,59 @@ pub fn psql_input(sql: &Sql) -> String {
     input
 }
 
+/// A script that tries a login and says whether it was accepted, reading the role (for
+/// a database login) and the password from standard input, NUL-terminated
+/// ([`login_input`]): neither may appear in a command line. Its output ends with
+/// `accepted` or `refused`; anything else is a failure to try.
+#[must_use]
+pub fn login_script(login: &Login) -> String {
+    match login {
+        Login::Database { replication, .. } => {
+            let (extra, statement) = if *replication {
+                (" replication=true", "IDENTIFY_SYSTEM")
+            } else {
+                ("", "SELECT 1")
+            };
+            // psql takes the role from PGUSER: no quoting of it needed.
+            format!(
+                r#"IFS= read -r -d '' PGUSER; IFS= read -r -d '' PGPASSWORD; export PGUSER PGPASSWORD
+out="$(psql "dbname=postgres connect_timeout=3{extra}" -h 127.0.0.1 -p {POSTGRES_PORT} --no-psqlrc -Atc '{statement}' 2>&1)"; code=$?
+if [ $code -eq 0 ]; then echo accepted
+elif printf '%s' "$out" | grep -q 'password authentication failed'; then echo refused
+else printf '%s\n' "$out"; exit 1; fi"#
+            )
+        }
+        // curl reads the credentials from its configuration on standard input.
+        Login::RestApi => format!(
+            r#"IFS= read -r -d '' role; IFS= read -r -d '' password
+escaped="$(printf '%s:%s' "$role" "$password" | sed 's/[\\"]/\\&/g')"
+code="$(printf 'user = "%s"\n' "$escaped" | curl -sS --max-time 10 -K - -o /dev/null -w '%{{http_code}}' -X POST 'http://127.0.0.1:{PATRONI_PORT}/reload')" || exit 1
+if [ "$code" = 401 ]; then echo refused; else echo accepted; fi"#
+        ),
+    }
+}
+
+/// [`login_script`]'s standard input.
+#[must_use]
+pub fn login_input(login: &Login, password: &str) -> String {
+    let role = match login {
+        Login::Database { user, .. } => user.as_str(),
+        Login::RestApi => RESTAPI_USER,
+    };
+    format!("{role}\0{password}\0")
+}
+
+/// Whether a login was accepted, from [`login_script`]'s output; `None` when the
+/// script could not try (its output says why).
+#[must_use]
+pub fn login_accepted(output: &str) -> Option<bool> {
+    match output.lines().rev().find(|l| !l.trim().is_empty())?.trim() {
+        "accepted" => Some(true),
+        "refused" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +302,22 @@ mod tests {
         );
         assert_eq!(patroni_answer("\n503").unwrap().status, 503);
         assert!(patroni_answer("curl: (7) Failed to connect").is_none());
+    }
+
+    #[test]
+    fn logins_take_role_and_password_from_standard_input() {
+        let login = Login::Database {
+            user: "app".into(),
+            replication: false,
+        };
+        let script = login_script(&login);
+        assert!(!script.contains("app") && script.contains("PGUSER"));
+        assert_eq!(login_input(&login, "pw"), "app\0pw\0");
+        assert_eq!(login_input(&Login::RestApi, "pw"), "patroni\0pw\0");
+        assert!(login_script(&Login::RestApi).contains("-K -"));
+        assert_eq!(login_accepted("x\naccepted\n"), Some(true));
+        assert_eq!(login_accepted("refused\n"), Some(false));
+        assert_eq!(login_accepted("psql: could not connect\n"), None);
     }
 
     #[test]
