@@ -144,11 +144,38 @@ pub enum Reach {
 /// and keeps the first that fits `reach`. The password only when given.
 #[must_use]
 pub fn dsn(values: &Values, ports: &Ports, reach: Reach, password: Option<&str>) -> String {
-    let hosts = vec!["127.0.0.1"; ports.members.len()].join(",");
-    let port_list = ports
+    let hosts: Vec<(String, u16)> = ports
         .members
         .iter()
-        .map(|(postgres, _)| postgres.to_string())
+        .map(|(postgres, _)| ("127.0.0.1".to_owned(), *postgres))
+        .collect();
+    connection_string(
+        &hosts,
+        &values.postgres.database,
+        &values.postgres.username,
+        reach,
+        password,
+    )
+}
+
+/// A libpq connection string over `hosts` (host and port each) that keeps the first
+/// fitting `reach`; both targets build theirs with it. The password only when given.
+#[must_use]
+pub fn connection_string(
+    hosts: &[(String, u16)],
+    database: &str,
+    username: &str,
+    reach: Reach,
+    password: Option<&str>,
+) -> String {
+    let port_list = hosts
+        .iter()
+        .map(|(_, port)| port.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let hosts = hosts
+        .iter()
+        .map(|(host, _)| host.as_str())
         .collect::<Vec<_>>()
         .join(",");
     let attributes = match reach {
@@ -158,8 +185,8 @@ pub fn dsn(values: &Values, ports: &Ports, reach: Reach, password: Option<&str>)
     };
     let mut text = format!(
         "host={hosts} port={port_list} dbname={} user={} {attributes} connect_timeout=2",
-        conninfo_value(&values.postgres.database),
-        conninfo_value(&values.postgres.username)
+        conninfo_value(database),
+        conninfo_value(username)
     );
     if let Some(password) = password {
         text.push_str(" password=");

@@ -741,6 +741,70 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         settled.stderr
     );
 
+    // `apply` changes the same settings of the running cluster without touching the
+    // Control Plane resources.
+    place.write_values(
+        "postgres:\n  username: app\n  database: app\n  parameters:\n    work_mem: 16MB\n    \
+         max_connections: 150\npatroni:\n  timing:\n    preset: fast\n",
+    );
+    let before = api.mutations();
+    let applied = place.cli(
+        &api,
+        &[&["apply", "cp", "-f", &values, "--yes"][..], &control_plane].concat(),
+    );
+    assert_eq!(
+        applied.code,
+        Some(0),
+        "{}{}",
+        applied.stdout,
+        applied.stderr
+    );
+    assert_eq!(
+        api.mutations(),
+        before,
+        "apply leaves the resources to deploy"
+    );
+    for port in &ports {
+        let shown = Local::psql(*port, "select current_setting('work_mem')");
+        assert_eq!(
+            shown.stdout.trim(),
+            "16MB",
+            "member on {port}: {}",
+            shown.stderr
+        );
+    }
+    outputs.push(applied);
+
+    // Connection strings for clients inside the GVC: the proxy for the leader, the
+    // members' own addresses otherwise; the password only when asked.
+    let leader_dsn = place.cli(&api, &[&["dsn", "cp"][..], &control_plane].concat());
+    assert_eq!(
+        leader_dsn.code,
+        Some(0),
+        "{}{}",
+        leader_dsn.stdout,
+        leader_dsn.stderr
+    );
+    assert!(
+        leader_dsn
+            .stdout
+            .starts_with("host=cp-proxy.prod.cpln.local port=5432 dbname=app user=app"),
+        "{}",
+        leader_dsn.stdout
+    );
+    let any_dsn = place.cli(
+        &api,
+        &[&["dsn", "cp", "--role", "any"][..], &control_plane].concat(),
+    );
+    assert!(
+        any_dsn
+            .stdout
+            .contains("replica-0.cp-postgres.aws-us-east-2.prod.cpln.local,"),
+        "{}",
+        any_dsn.stdout
+    );
+    assert!(!any_dsn.stdout.contains("password"));
+
     // The application's password, rotated through the exec socket: the role and the
     // release's secret change, the old password is refused, nothing shows the new one.
     let rotated = place.cli(
@@ -813,7 +877,12 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         &api,
         &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
     );
-    assert_eq!(kept.code, Some(0), "{}{}", kept.stdout, kept.stderr);
+    assert!(
+        kept.stdout.contains("unchanged secret cp-credentials"),
+        "{}{}",
+        kept.stdout,
+        kept.stderr
+    );
 
     // Operations not carried to Control Plane yet say so, and change nothing.
     let scale = place.cli(

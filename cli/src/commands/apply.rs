@@ -27,11 +27,26 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     };
     let target = open(&args.common)?;
     let transport = &*target.transport;
-    let recorded = recorded_values(&target.local()?.cluster)?;
+    let (recorded, new) = match target.local() {
+        Ok(local) => (recorded_values(&local.cluster)?, new),
+        Err(_) => remote_values(
+            &target,
+            new,
+            postgres_ha_core::check(&bytes).password_written,
+        )?,
+    };
     let config = transport.config()?;
     let view = transport.view()?;
     let ordered = transport.members();
     let diff = diff_values(&recorded, &new, &config, ordered.len());
+    if let (false, Some(replicas)) = (target.is_local(), diff.replicas) {
+        anyhow::bail!(
+            "refused: the values ask for {replicas} members and the release runs {}; \
+             changing the member count on Control Plane is not available yet; nothing was \
+             changed",
+            ordered.len()
+        );
+    }
     if !diff.refused.is_empty() {
         anyhow::bail!(
             "refused: the values change what a running cluster cannot take; nothing was changed:\n  - {}",
@@ -50,7 +65,11 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         &view,
         &ordered,
         args.restart || interactive,
-        &format!("restart {} --local", target.name),
+        &if target.is_local() {
+            format!("restart {} --local", target.name)
+        } else {
+            format!("restart {}", target.name)
+        },
         &mut notes,
     )?;
     if let Some(replicas) = diff.replicas {
@@ -89,18 +108,27 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     if diff.password {
         run_rotation(&target, RotationUser::App, &new.postgres.password, None)?;
     }
-    // The cluster runs these values now: later `up`, `dsn` and scale use them.
-    crate::secrets::write_atomic(
-        &target.local()?.cluster.values(),
-        &String::from_utf8_lossy(&bytes),
-        0o600,
-    )?;
-    crate::local::process::hand_over(&target.local()?.cluster.values())?;
+    if let Ok(local) = target.local() {
+        // The cluster runs these values now: later `up`, `dsn` and scale use them.
+        crate::secrets::write_atomic(
+            &local.cluster.values(),
+            &String::from_utf8_lossy(&bytes),
+            0o600,
+        )?;
+        crate::local::process::hand_over(&local.cluster.values())?;
+    }
     for change in diff.changes.iter().filter(|c| c.effect == Effect::None) {
-        notes.push(format!(
-            "{} changed: it describes Control Plane resources and has no effect on a local cluster",
-            change.what
-        ));
+        notes.push(if target.is_local() {
+            format!(
+                "{} changed: it describes Control Plane resources and has no effect on a local cluster",
+                change.what
+            )
+        } else {
+            format!(
+                "{} changed: Control Plane resources change with `deploy {}`",
+                change.what, target.name
+            )
+        });
     }
     report(
         &target,
@@ -113,6 +141,32 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
             notes: &notes,
         },
     )
+}
+
+/// What a release on Control Plane runs with, as far as `apply` compares it: the
+/// role, database and application password its secret holds (the rest is what the
+/// Control Plane resources say, which `deploy` changes). A values file without a
+/// password keeps the release's.
+fn remote_values(
+    target: &super::operate::Target,
+    mut new: postgres_ha_core::Values,
+    password_written: bool,
+) -> anyhow::Result<(postgres_ha_core::Values, postgres_ha_core::Values)> {
+    let transport = &*target.transport;
+    let kept = postgres_ha_core::check(&transport.app_values()?)
+        .values
+        .ok_or_else(|| anyhow::anyhow!("the release's secret names no valid role or database"))?;
+    let mut recorded = new.clone();
+    recorded.postgres.username = kept.postgres.username;
+    recorded.postgres.database = kept.postgres.database;
+    recorded.postgres.password =
+        transport.stored_password(postgres_ha_core::render::CredentialKey::App)?;
+    if !password_written {
+        new.postgres
+            .password
+            .clone_from(&recorded.postgres.password);
+    }
+    Ok((recorded, new))
 }
 
 /// The steps that bring a running cluster's Patroni and PostgreSQL settings to what

@@ -559,19 +559,40 @@ pub(crate) fn reinit(args: &ReinitArgs) -> anyhow::Result<ExitStatus> {
 }
 
 pub(crate) fn dsn_command(args: &DsnArgs) -> anyhow::Result<ExitStatus> {
-    anyhow::ensure!(
-        args.common.local,
-        "dsn on Control Plane is not available yet; pass --local for the local cluster {}",
-        args.common.name
-    );
-    let cluster = existing(&args.common.name, &args.common.dirs)?;
-    let file = cluster.load()?;
-    let values = recorded_values(&cluster)?;
     let reach = match args.role {
         DsnRole::Leader => Reach::Leader,
         DsnRole::Replica => Reach::Replica,
         DsnRole::Any => Reach::Any,
     };
+    if !args.common.local {
+        // Addresses inside the GVC: for workloads the release's firewall admits.
+        let conn = crate::cpln::connect(&args.common.target)?;
+        let transport = crate::cpln::ControlPlane::open(conn, &args.common.name)?;
+        let kept = postgres_ha_core::check(&transport.app_values()?)
+            .values
+            .ok_or_else(|| {
+                anyhow::anyhow!("the release's secret names no valid role or database")
+            })?;
+        let password = if args.show_password {
+            Some(transport.stored_password(postgres_ha_core::render::CredentialKey::App)?)
+        } else {
+            None
+        };
+        write_stdout(&format!(
+            "{}\n",
+            postgres_ha_core::local::connection_string(
+                &transport.client_hosts(reach)?,
+                &kept.postgres.database,
+                &kept.postgres.username,
+                reach,
+                password.as_deref(),
+            )
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    let cluster = existing(&args.common.name, &args.common.dirs)?;
+    let file = cluster.load()?;
+    let values = recorded_values(&cluster)?;
     let password = args
         .show_password
         .then_some(values.postgres.password.as_str());

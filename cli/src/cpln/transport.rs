@@ -10,8 +10,11 @@ use postgres_ha_core::cpln::exec::{
     psql_input, psql_script,
 };
 use postgres_ha_core::cpln::{ApiRequest, Kind, Method};
+use postgres_ha_core::local::Reach;
 use postgres_ha_core::operate::{Answer, Login, Request, Sql};
-use postgres_ha_core::render::{CredentialKey, MEMBER_HOME, Names};
+use postgres_ha_core::render::{
+    CredentialKey, MEMBER_HOME, Names, POSTGRES_PORT, replica_host, service_host,
+};
 use serde_json::Value;
 
 use super::{Connection, exec};
@@ -29,7 +32,8 @@ const EXEC_MARGIN: Duration = Duration::from_secs(20);
 pub(crate) struct ControlPlane {
     conn: Connection,
     names: Names,
-    /// The exec and replica-list host of the workload's location.
+    /// The location the members run in, and its exec and replica-list host.
+    location: String,
     remote: String,
     members: Vec<String>,
 }
@@ -49,12 +53,14 @@ impl ControlPlane {
                     names.postgres, conn.place.gvc
                 )
             })?;
-        let remote = deployments["items"]
+        let (location, remote) = deployments["items"]
             .as_array()
             .into_iter()
             .flatten()
-            .find_map(|d| d["status"]["remote"].as_str())
-            .map(str::to_owned)
+            .find_map(|d| {
+                let remote = d["status"]["remote"].as_str()?;
+                Some((d["name"].as_str()?.to_owned(), remote.to_owned()))
+            })
             .with_context(|| format!("{} is not deployed in any location yet", names.postgres))?;
         let url = format!(
             "{}/replicas/org/{}/gvc/{}/workload/{}",
@@ -71,12 +77,7 @@ impl ControlPlane {
             .filter_map(|i| i.as_str().map(str::to_owned))
             .collect();
         // Replica names end in their index: order by it, not as text (10 after 9).
-        members.sort_by_key(|m| {
-            (
-                m.rsplit('-').next().and_then(|i| i.parse::<u32>().ok()),
-                m.clone(),
-            )
-        });
+        members.sort_by_key(|m| (index_of(m).and_then(|i| i.parse::<u32>().ok()), m.clone()));
         anyhow::ensure!(
             !members.is_empty(),
             "{} has no running replicas",
@@ -85,6 +86,7 @@ impl ControlPlane {
         Ok(Self {
             conn,
             names,
+            location,
             remote,
             members,
         })
@@ -93,6 +95,33 @@ impl ControlPlane {
     /// Where the release is.
     pub(crate) fn place(&self) -> &postgres_ha_core::cpln::Place {
         &self.conn.place
+    }
+
+    /// How clients inside the GVC reach the release, by `reach`: the leader-routing
+    /// proxy's service for the leader when the release has one, else every member's
+    /// own address (libpq picks).
+    pub(crate) fn client_hosts(&self, reach: Reach) -> anyhow::Result<Vec<(String, u16)>> {
+        let proxy = Kind::Workload.item(&self.conn.place, &self.names.proxy);
+        if reach == Reach::Leader && self.conn.api.get(&proxy)?.is_some() {
+            return Ok(vec![(
+                service_host(&self.names.proxy, &self.conn.place.gvc),
+                POSTGRES_PORT,
+            )]);
+        }
+        Ok(self
+            .members
+            .iter()
+            .map(|member| {
+                let index = index_of(member).unwrap_or_default();
+                let host = replica_host(
+                    index,
+                    &self.names.postgres,
+                    &self.location,
+                    &self.conn.place.gvc,
+                );
+                (host, POSTGRES_PORT)
+            })
+            .collect())
     }
 
     /// The release's credentials secret's data, revealed.
@@ -132,6 +161,12 @@ impl ControlPlane {
         );
         Ok(())
     }
+}
+
+/// A replica's index: the digits its name ends in (`db-postgres-2` → `2`).
+fn index_of(member: &str) -> Option<&str> {
+    let digits = member.len() - member.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    (digits > 0).then(|| &member[member.len() - digits..])
 }
 
 /// What Control Plane cannot do through this transport yet.
@@ -268,5 +303,17 @@ impl Transport for ControlPlane {
         };
         self.conn.api.send(&request)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_of;
+
+    #[test]
+    fn replica_indexes_are_the_trailing_digits() {
+        assert_eq!(index_of("db-postgres-12"), Some("12"));
+        assert_eq!(index_of("db-pg0"), Some("0"));
+        assert_eq!(index_of("db-postgres"), None);
     }
 }

@@ -200,6 +200,12 @@ pub fn replica_host(index: &str, workload: &str, location: &str, gvc: &str) -> S
     format!("replica-{index}.{workload}.{location}.{gvc}.cpln.local")
 }
 
+/// The GVC-internal DNS name of a workload (its load-balanced service).
+#[must_use]
+pub fn service_host(workload: &str, gvc: &str) -> String {
+    format!("{workload}.{gvc}.cpln.local")
+}
+
 /// Longest GVC or org name Control Plane accepts.
 pub const MAX_GVC_OR_ORG_NAME: usize = crate::limits::MAX_NAME;
 
