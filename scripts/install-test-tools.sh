@@ -43,9 +43,10 @@ fi
 # configuration; etcd-client's etcdctl runs the rendered etcd authentication set-up;
 # util-linux brings setpriv and unshare, procps `kill` (the tests' signals),
 # iproute2 `ip` for the tests'
-# network namespaces. (The runtime installer below brings what PostgreSQL, Patroni and
-# etcd need.)
-DEBS="rustc-web cargo-web rust-web-src lld-22 chromium shellcheck haproxy util-linux procps iproute2 etcd-client"
+# network namespaces; curl and bsdutils' `script` are what the fake terminal server's
+# execs and the import-values terminal test run. (The runtime installer below brings
+# what PostgreSQL, Patroni and etcd need.)
+DEBS="rustc-web cargo-web rust-web-src lld-22 chromium shellcheck haproxy util-linux procps iproute2 etcd-client curl bsdutils"
 # shellcheck disable=SC2086
 if ! dpkg -s $DEBS >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
