@@ -51,6 +51,8 @@ pub struct Setup {
 
 struct Shared {
     setup: Setup,
+    /// The members as the platform runs them now (`set_members` after a scale).
+    members: Mutex<Vec<Member>>,
     stop: AtomicBool,
     /// Every first frame received, with the token blanked.
     frames: Mutex<Vec<Value>>,
@@ -71,6 +73,7 @@ impl FakeExec {
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
+            members: Mutex::new(setup.members.clone()),
             setup,
             stop: AtomicBool::new(false),
             frames: Mutex::new(Vec::new()),
@@ -106,6 +109,15 @@ impl FakeExec {
     /// `http://127.0.0.1:PORT`: what a deployment's `status.remote` holds.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The members the platform runs from now on (what a scale left).
+    pub fn set_members(&self, members: Vec<Member>) {
+        *self.shared.members.lock().unwrap() = members;
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        self.shared.members.lock().unwrap().clone()
     }
 
     /// The first frames of every exec so far (tokens blanked).
@@ -160,11 +172,12 @@ fn replicas(shared: &Shared, mut stream: TcpStream) {
             json!({"status": 401, "message": "Unauthorized", "code": "unauthorized"}),
         )
     } else if path.ends_with(&format!("/workload/{}", shared.setup.workload)) {
-        let pods: Vec<&str> = shared
-            .setup
+        let pods: Vec<String> = shared
             .members
+            .lock()
+            .unwrap()
             .iter()
-            .map(|m| m.pod.as_str())
+            .map(|m| m.pod.clone())
             .collect();
         (200, json!({"items": pods, "links": []}))
     } else {
@@ -202,10 +215,12 @@ fn exec(shared: &Shared, stream: TcpStream) {
         return refuse(&mut socket, "Unauthorized: invalid token");
     }
     let member = shared
-        .setup
         .members
+        .lock()
+        .unwrap()
         .iter()
-        .find(|m| frame["pod"] == m.pod.as_str());
+        .find(|m| frame["pod"] == m.pod.as_str())
+        .cloned();
     let (Some(member), true) = (member, frame["container"] == CONTAINER) else {
         return refuse(
             &mut socket,
@@ -233,7 +248,7 @@ fn exec(shared: &Shared, stream: TcpStream) {
     } else {
         Vec::new()
     };
-    let script = inside(script, member);
+    let script = inside(script, &member);
     let mut child = Command::new("/bin/bash")
         .args(["-c", &script])
         .envs(

@@ -118,6 +118,23 @@ fn passwords(api: &FakeCpln) -> Vec<String> {
         .collect()
 }
 
+/// That a command ended with `code` and said `text` (on either stream).
+fn expect(output: &Output, code: i32, text: &str) {
+    assert_eq!(
+        output.code,
+        Some(code),
+        "{}{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        output.stdout.contains(text) || output.stderr.contains(text),
+        "{}{}",
+        output.stdout,
+        output.stderr
+    );
+}
+
 fn assert_no_secret(output: &Output, secrets: &[String]) {
     for secret in secrets {
         assert!(
@@ -221,6 +238,19 @@ fn a_change_updates_only_what_it_touches_and_a_dropped_part_is_deleted() {
         api.object("workload", "db-postgres").unwrap()["spec"]["containers"][0]["cpu"],
         "2"
     );
+
+    // A member count change on a running release goes through `scale`, never a
+    // platform scale-down that may remove the leader.
+    place.write_values(&format!(
+        "{}resources:\n  cpu: \"2\"\n  memory: 4Gi\n",
+        VALUES.replace("replicas: 3", "replicas: 5")
+    ));
+    let before = api.mutations();
+    expect(&deploy(&place, &api), 2, "scale db --replicas 5");
+    assert_eq!(api.mutations(), before);
+    place.write_values(&format!(
+        "{VALUES}resources:\n  cpu: \"2\"\n  memory: 4Gi\n"
+    ));
 
     // A hand edit of a field the release sets is undone.
     api.insert("workload", Some(GVC), {
@@ -453,10 +483,7 @@ fn destroy_keeps_the_volumes_unless_asked_and_never_without_confirmation() {
     // Again, with the volumes: what is already gone is no error.
     let all = place.cli(&api, &[&args[..], &["--delete-volumes", "--yes"]].concat());
     assert_eq!(all.code, Some(0), "{}{}", all.stdout, all.stderr);
-    assert!(
-        all.stderr
-            .contains("absent  /org/acme/gvc/prod/workload/db-postgres")
-    );
+    assert!(all.stderr.contains("absent  workload db-postgres"));
     assert!(api.object("volumeset", "db-postgres-vs").is_none());
 }
 
@@ -508,6 +535,103 @@ fn context_and_token_come_from_the_cpln_profile_store() {
     let nothing = run(&mut command, None, Duration::from_secs(60));
     assert_eq!(nothing.code, Some(2));
     assert!(nothing.stderr.contains("--org"), "{}", nothing.stderr);
+
+    // A browser login whose access token has expired is renewed by the cpln CLI
+    // (`cpln profile token NAME`, here a stand-in script on PATH), whose answer is
+    // what reaches the API.
+    let login = Place::new(VALUES);
+    let profiles = login.dir.path().join("cpln/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let expired = format!(
+        "eyJhbGciOiJub25lIn0.{}.sig",
+        postgres_ha_tests::b64(r#"{"exp":1}"#)
+    );
+    let profile = serde_json::json!({
+        "name": "me",
+        "context": {"org": "acme", "gvc": GVC},
+        "request": {"endpoint": api.url()},
+        "authInfo": {"email": "me@example.com", "accessToken": expired, "refreshToken": "r"},
+    });
+    std::fs::write(profiles.join("me.json"), profile.to_string()).unwrap();
+    let bin_dir = login.dir.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let cpln = bin_dir.join("cpln");
+    std::fs::write(
+        &cpln,
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3\" = 'profile token me' ] || exit 3\necho {}\n",
+            api.token()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cpln, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut command = login.command(&api, &["diff", "db", "-f", &login.values()]);
+    command.env_remove("CPLN_ENDPOINT").env(
+        "PATH",
+        format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+    );
+    expect(
+        &run(&mut command, None, Duration::from_secs(60)),
+        1,
+        "16 to create",
+    );
+}
+
+/// The members of the local cluster as the terminal server reaches them.
+fn members_of(cluster: &Local, status: &Value) -> Vec<Member> {
+    status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let pod = m["name"].as_str().unwrap().to_owned();
+            let index = postgres_ha_core::local::member_index(&cluster.name, &pod).unwrap();
+            Member {
+                pod,
+                api_port: u16::try_from(m["api_port"].as_u64().unwrap()).unwrap(),
+                pg_port: u16::try_from(m["port"].as_u64().unwrap()).unwrap(),
+                home: cluster
+                    .dir()
+                    .join(postgres_ha_core::local::member_short(index)),
+            }
+        })
+        .collect()
+}
+
+/// The platform's side of a scale, played on the local cluster until `stop`: when the
+/// PostgreSQL workload's member count in the fake API differs from the members
+/// running, the local cluster grows or shrinks to it (the platform starts a replica
+/// on a new volume, or stops the highest ones and keeps their volumes), and the
+/// terminal server then lists the members it has.
+fn play_the_platform(
+    api: &FakeCpln,
+    exec: &FakeExec,
+    cluster: &Local,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let wanted =
+            api.object("workload", "cp-postgres").unwrap()["spec"]["defaultOptions"]["autoscaling"]
+                ["minScale"]
+                .as_u64()
+                .unwrap();
+        if wanted != exec.members().len() as u64 {
+            let scaled = cluster.cli(
+                &[
+                    "scale",
+                    &cluster.name,
+                    "--local",
+                    "--replicas",
+                    &wanted.to_string(),
+                    "--yes",
+                ],
+                300,
+            );
+            assert_eq!(scaled.code, Some(0), "{}{}", scaled.stdout, scaled.stderr);
+            exec.set_members(members_of(cluster, &cluster.status()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The local cluster's passwords by secret key (`superuser-password`, …).
@@ -531,23 +655,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     let cluster = Local::new("cp");
     let status = cluster.up_with_sync_standby();
     let credentials = local_credentials(&cluster);
-    let members: Vec<Member> = status["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let pod = m["name"].as_str().unwrap().to_owned();
-            let index = postgres_ha_core::local::member_index("cp", &pod).unwrap();
-            Member {
-                pod,
-                api_port: u16::try_from(m["api_port"].as_u64().unwrap()).unwrap(),
-                pg_port: u16::try_from(m["port"].as_u64().unwrap()).unwrap(),
-                home: cluster
-                    .dir()
-                    .join(postgres_ha_core::local::member_short(index)),
-            }
-        })
-        .collect();
+    let members = members_of(&cluster, &status);
     // The container's environment, as the platform fills it from the secret.
     let mut env: Vec<(String, String)> = PASSWORD_ENV
         .iter()
@@ -884,21 +992,43 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         kept.stderr
     );
 
-    // Operations not carried to Control Plane yet say so, and change nothing.
-    let scale = place.cli(
-        &api,
-        &[
-            &["scale", "cp", "--replicas", "4", "--yes"][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
-    assert_eq!(scale.code, Some(2), "{}{}", scale.stdout, scale.stderr);
-    assert!(
-        scale.stderr.contains("not available yet"),
-        "{}",
-        scale.stderr
-    );
+    // Scale on Control Plane: the workload's member count changes, the platform (here
+    // the local cluster, following the fake API) starts or removes the highest
+    // members, and the plan waits until they stream or are gone.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let platform = scope.spawn(|| play_the_platform(&api, &exec, &cluster, &stop));
+        for replicas in ["4", "3"] {
+            let scaled = place.cli(
+                &api,
+                &[
+                    &["scale", "cp", "--replicas", replicas, "--yes", "-o", "json"][..],
+                    &control_plane,
+                ]
+                .concat(),
+            );
+            assert_eq!(scaled.code, Some(0), "{}{}", scaled.stdout, scaled.stderr);
+            let workload = api.object("workload", "cp-postgres").unwrap();
+            assert_eq!(
+                workload["spec"]["defaultOptions"]["autoscaling"]["minScale"].to_string(),
+                replicas
+            );
+            let report: Value = serde_json::from_str(&scaled.stdout).unwrap();
+            assert_eq!(
+                report["status"]["members"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+                    .to_string(),
+                replicas,
+                "{report}"
+            );
+            outputs.push(scaled);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        platform.join().unwrap();
+    });
+    assert_eq!(exec.members().len(), 3);
 
     let frames = exec.frames();
     assert!(

@@ -39,14 +39,6 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let view = transport.view()?;
     let ordered = transport.members();
     let diff = diff_values(&recorded, &new, &config, ordered.len());
-    if let (false, Some(replicas)) = (target.is_local(), diff.replicas) {
-        anyhow::bail!(
-            "refused: the values ask for {replicas} members and the release runs {}; \
-             changing the member count on Control Plane is not available yet; nothing was \
-             changed",
-            ordered.len()
-        );
-    }
     if !diff.refused.is_empty() {
         anyhow::bail!(
             "refused: the values change what a running cluster cannot take; nothing was changed:\n  - {}",

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::cpln::{
-    ApiRequest, Change, Kind, Place, Readiness, Step, leftovers, plan_deploy, plan_destroy,
-    plan_prune, readiness, reads,
+    Change, Kind, Place, Readiness, Step, leftovers, plan_deploy, plan_destroy, plan_prune,
+    readiness, reads,
 };
 use postgres_ha_core::operate::{Effect, Policy, Step as OperateStep, all_streaming, diff_values};
 use postgres_ha_core::render::{self, CredentialKey, Credentials, Names, Release};
@@ -123,10 +123,10 @@ pub(crate) fn destroy(args: &DestroyArgs) -> anyhow::Result<ExitStatus> {
     render::check_name("release", &args.name, render::MAX_RELEASE_NAME)?;
     let conn = connect(&args.target)?;
     let names = Names::new(&args.name);
-    let requests = plan_destroy(&conn.place, &names.resources(), !args.delete_volumes);
-    let steps: Vec<String> = requests
+    let deletions = plan_destroy(&conn.place, &names.resources(), !args.delete_volumes);
+    let steps: Vec<String> = deletions
         .iter()
-        .map(|r| format!("delete {}", r.path))
+        .map(|s| format!("delete {} {}", s.kind, s.name))
         .collect();
     let summary = format!(
         "destroy {} in {}{}",
@@ -147,33 +147,37 @@ pub(crate) fn destroy(args: &DestroyArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut out = std::io::stderr();
-    for request in &requests {
-        let gone = delete(&conn, request, deadline)?;
+    for step in &deletions {
+        let gone = delete(&conn, step, deadline)?;
         let _ = writeln!(
             out,
-            "{} {}",
+            "{} {} {}",
             if gone { "absent " } else { "deleted" },
-            request.path
+            step.kind,
+            step.name
         );
     }
     write_stdout(&format!("destroyed {}\n", args.name))?;
     Ok(ExitStatus::Success)
 }
 
-/// Deletes what `request` names and, for a workload or a volume set, waits until it is
-/// gone, as the cpln CLI does between kinds (a volume set is busy until its workload
-/// is gone). `true` when it was already absent.
-fn delete(conn: &Connection, request: &ApiRequest, deadline: Instant) -> anyhow::Result<bool> {
+/// Carries out a deletion step and, for a kind the API removes later, waits until it
+/// is gone, as the cpln CLI does between kinds. `true` when it was already absent.
+fn delete(conn: &Connection, step: &Step, deadline: Instant) -> anyhow::Result<bool> {
+    let Some(request) = &step.request else {
+        return Ok(false);
+    };
     let reply = conn.api.send(request)?;
     if reply.status == 404 {
         return Ok(true);
     }
-    if request.path.contains("/workload/") || request.path.contains("/volumeset/") {
+    if step.kind.deleted_later() {
         while conn.api.get(&request.path)?.is_some() {
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "{} is still being deleted; run the command again to go on",
-                request.path
+                "{} {} is still being deleted; run the command again to go on",
+                step.kind,
+                step.name
             );
             std::thread::sleep(POLL);
         }
@@ -233,6 +237,23 @@ fn prepare(
     for read in reads(&conn.place, &rendered)? {
         existing.push(conn.api.get(&read.path)?);
     }
+    // A running release changes its member count through `scale` only: the platform
+    // would remove the highest members whatever they are, the leader among them.
+    let running_count = rendered
+        .iter()
+        .zip(&existing)
+        .find(|(r, _)| r["kind"] == "workload" && r["name"] == names.postgres.as_str())
+        .and_then(|(_, found)| found.as_ref())
+        .and_then(|found| found["spec"]["defaultOptions"]["autoscaling"]["minScale"].as_u64());
+    if let Some(count) = running_count.filter(|c| *c != u64::from(values.replicas)) {
+        let message = format!(
+            "the values ask for {} members and the release runs {count}: change it with \
+             `scale {name} --replicas {}` first",
+            values.replicas, values.replicas
+        );
+        anyhow::ensure!(!deploying, "refused: {message}; nothing was changed");
+        notes.push(message);
+    }
     let mut steps = plan_deploy(&conn.place, &rendered, &existing)?;
     let all = names.resources();
     let mut stale = Vec::new();
@@ -246,7 +267,7 @@ fn prepare(
         s.kind == Kind::Workload && s.name == names.postgres && s.change != Change::Create
     });
     let settings = if running {
-        running_settings(&conn, name, &values, deploying, &mut notes)?
+        running_settings(&conn, name, &values, &mut notes)?
     } else {
         None
     };
@@ -277,15 +298,11 @@ fn prepare(
 }
 
 /// For a running release: what its Patroni and PostgreSQL settings need, compared
-/// with the running configuration through the exec socket. A member count change is
-/// refused (`scale` moves the lead off removed members and drops their slots; a
-/// platform scale-down removes the highest indexes, the leader's maybe) when
-/// `refuse` (deploy), noted otherwise (diff).
+/// with the running configuration through the exec socket.
 fn running_settings(
     conn: &Connection,
     name: &str,
     values: &Values,
-    refuse: bool,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Option<Settings>> {
     let reached = ControlPlane::open(conn.clone(), name).and_then(|transport| {
@@ -303,17 +320,9 @@ fn running_settings(
         }
     };
     let ordered = transport.members();
-    // The values against themselves: only what the running cluster holds differs.
+    // The values against themselves: only what the running cluster holds differs. A
+    // member count change was refused (or noted) already, from the workload.
     let diff = diff_values(values, values, &config, ordered.len());
-    if let Some(replicas) = diff.replicas {
-        let message = format!(
-            "the values ask for {replicas} members and the release runs {}: change it \
-             with `scale {name} --replicas {replicas}` first",
-            ordered.len()
-        );
-        anyhow::ensure!(!refuse, "refused: {message}; nothing was changed");
-        notes.push(message);
-    }
     let lines: Vec<String> = diff
         .changes
         .iter()
@@ -445,7 +454,7 @@ fn apply(conn: &Connection, steps: &[Step], deadline: Instant) -> anyhow::Result
             step.name
         ));
         let done = if step.change == Change::Delete {
-            delete(conn, request, deadline)?;
+            delete(conn, step, deadline)?;
             "deleted"
         } else if conn.api.send(request)?.status == 201 {
             "created"

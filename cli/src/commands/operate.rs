@@ -491,8 +491,19 @@ pub(crate) fn restart(args: &RestartArgs) -> anyhow::Result<ExitStatus> {
 pub(crate) fn scale(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
     let target = open(&args.common)?;
     // The HA rules first, on the values as they would be: refused here exactly
-    // when `validate` would refuse the file with this count.
-    let recorded = std::fs::read(target.local()?.cluster.values())?;
+    // when `validate` would refuse the file with this count. On Control Plane the
+    // release keeps no values file: its role and database, and the replication mode
+    // it runs with, stand for it.
+    let recorded = if let Ok(local) = target.local() {
+        std::fs::read(local.cluster.values())?
+    } else {
+        let mut values: Value = serde_json::from_slice(&target.transport.app_values()?)?;
+        let config = target.transport.config()?;
+        if let Value::Bool(on) = config["synchronous_mode"] {
+            values["patroni"] = json!({"synchronous_mode": on});
+        }
+        serde_json::to_vec_pretty(&values)?
+    };
     let checked =
         postgres_ha_core::check_changed(&recorded, &[("/replicas", json!(args.replicas))]);
     let mut problems = String::new();

@@ -142,6 +142,7 @@ impl Api {
             Method::Put => reqwest::Method::PUT,
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
+            Method::Post => reqwest::Method::POST,
         };
         let mut request = self
             .http

@@ -2,14 +2,15 @@
 //! member's container through the exec websocket, with the scripts core writes.
 //! Members are the PostgreSQL workload's replicas, whose names are Patroni's.
 
-use std::time::Duration;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use postgres_ha_core::cpln::exec::{
     login_accepted, login_input, login_script, patroni_answer, patroni_input, patroni_script,
     psql_input, psql_script,
 };
-use postgres_ha_core::cpln::{ApiRequest, Kind, Method};
+use postgres_ha_core::cpln::{ApiRequest, Kind, Method, delete_volume_request, scale_request};
 use postgres_ha_core::local::Reach;
 use postgres_ha_core::operate::{Answer, Login, Request, Sql};
 use postgres_ha_core::render::{
@@ -28,6 +29,9 @@ const READ_SECONDS: u64 = 10;
 const SQL_TIMEOUT: Duration = Duration::from_secs(120);
 /// What the exec round trip itself may add.
 const EXEC_MARGIN: Duration = Duration::from_secs(20);
+/// Longest the platform may take to start or remove members after a scale (a new
+/// member's volume is provisioned first).
+const SCALE_WAIT: Duration = Duration::from_secs(600);
 
 pub(crate) struct ControlPlane {
     conn: Connection,
@@ -35,7 +39,28 @@ pub(crate) struct ControlPlane {
     /// The location the members run in, and its exec and replica-list host.
     location: String,
     remote: String,
-    members: Vec<String>,
+    /// The replicas, in index order; re-read after a scale.
+    members: RwLock<Vec<String>>,
+}
+
+/// The replicas the platform lists for `workload`, in index order.
+fn replicas(conn: &Connection, remote: &str, workload: &str) -> anyhow::Result<Vec<String>> {
+    let url = format!(
+        "{}/replicas/org/{}/gvc/{}/workload/{workload}",
+        remote.trim_end_matches('/'),
+        conn.place.org,
+        conn.place.gvc,
+    );
+    let list = conn.api.get_url(&url)?.unwrap_or(Value::Null);
+    let mut members: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.as_str().map(str::to_owned))
+        .collect();
+    // Replica names end in their index: order by it, not as text (10 after 9).
+    members.sort_by_key(|m| (index_of(m).and_then(|i| i.parse::<u32>().ok()), m.clone()));
+    Ok(members)
 }
 
 impl ControlPlane {
@@ -62,22 +87,7 @@ impl ControlPlane {
                 Some((d["name"].as_str()?.to_owned(), remote.to_owned()))
             })
             .with_context(|| format!("{} is not deployed in any location yet", names.postgres))?;
-        let url = format!(
-            "{}/replicas/org/{}/gvc/{}/workload/{}",
-            remote.trim_end_matches('/'),
-            conn.place.org,
-            conn.place.gvc,
-            names.postgres
-        );
-        let list = conn.api.get_url(&url)?.unwrap_or(Value::Null);
-        let mut members: Vec<String> = list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.as_str().map(str::to_owned))
-            .collect();
-        // Replica names end in their index: order by it, not as text (10 after 9).
-        members.sort_by_key(|m| (index_of(m).and_then(|i| i.parse::<u32>().ok()), m.clone()));
+        let members = replicas(&conn, &remote, &names.postgres)?;
         anyhow::ensure!(
             !members.is_empty(),
             "{} has no running replicas",
@@ -88,8 +98,41 @@ impl ControlPlane {
             names,
             location,
             remote,
-            members,
+            members: RwLock::new(members),
         })
+    }
+
+    /// Sets the member count and waits until the platform lists exactly that many
+    /// replicas; the list it then has.
+    fn scale_to(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let members = u32::try_from(count)?;
+        self.conn.api.send(&scale_request(
+            &self.conn.place,
+            &self.names.postgres,
+            members,
+        ))?;
+        let deadline = Instant::now() + SCALE_WAIT;
+        loop {
+            let listed = replicas(&self.conn, &self.remote, &self.names.postgres)?;
+            if listed.len() == count {
+                if let Ok(mut known) = self.members.write() {
+                    known.clone_from(&listed);
+                }
+                return Ok(listed);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} lists {} replicas, not {count}, after {} s",
+                self.names.postgres,
+                listed.len(),
+                SCALE_WAIT.as_secs()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn known(&self) -> Vec<String> {
+        self.members.read().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Where the release is.
@@ -109,7 +152,7 @@ impl ControlPlane {
             )]);
         }
         Ok(self
-            .members
+            .known()
             .iter()
             .map(|member| {
                 let index = index_of(member).unwrap_or_default();
@@ -155,9 +198,9 @@ impl ControlPlane {
 
     fn member(&self, name: &str) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.members.iter().any(|m| m == name),
+            self.known().iter().any(|m| m == name),
             "the cluster has no member {name} (members: {})",
-            self.members.join(", ")
+            self.known().join(", ")
         );
         Ok(())
     }
@@ -178,7 +221,7 @@ fn not_yet(what: &str) -> anyhow::Error {
 
 impl Transport for ControlPlane {
     fn members(&self) -> Vec<String> {
-        self.members.clone()
+        self.known()
     }
 
     fn patroni(&self, member: &str, request: &Request) -> anyhow::Result<Answer> {
@@ -244,12 +287,37 @@ impl Transport for ControlPlane {
         Ok(())
     }
 
-    fn add_members(&self, _count: usize) -> anyhow::Result<Vec<String>> {
-        Err(not_yet("adding members"))
+    fn add_members(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let before = self.known();
+        let after = self.scale_to(before.len() + count)?;
+        Ok(after.into_iter().filter(|m| !before.contains(m)).collect())
     }
 
-    fn remove_members(&self, _members: &[String], _purge: bool) -> anyhow::Result<()> {
-        Err(not_yet("removing members"))
+    fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()> {
+        let before = self.known();
+        let keep = before.len().saturating_sub(members.len());
+        // The platform removes the highest indexes: the plan must have chosen those.
+        anyhow::ensure!(
+            before[keep..] == *members,
+            "Control Plane removes the last members ({}), not {}",
+            before[keep..].join(", "),
+            members.join(", ")
+        );
+        self.scale_to(keep)?;
+        if purge {
+            for member in members {
+                let index = index_of(member)
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .with_context(|| format!("{member} has no index"))?;
+                self.conn.api.send(&delete_volume_request(
+                    &self.conn.place,
+                    &self.names.postgres_volumes,
+                    &self.location,
+                    index,
+                ))?;
+            }
+        }
+        Ok(())
     }
 
     fn try_login(&self, member: &str, login: &Login, password: &str) -> anyhow::Result<bool> {

@@ -51,6 +51,14 @@ impl Kind {
         matches!(self, Self::Identity | Self::VolumeSet | Self::Workload)
     }
 
+    /// Whether the API removes resources of this kind some time after the DELETE
+    /// (the cpln CLI waits for them between kinds): a volume set stays busy until its
+    /// workload is gone.
+    #[must_use]
+    pub fn deleted_later(self) -> bool {
+        matches!(self, Self::Workload | Self::VolumeSet)
+    }
+
     /// `/org/ORG[/gvc/GVC]/KIND`: list, and PUT-upsert as `cpln apply` does.
     #[must_use]
     pub fn collection(self, at: &Place) -> String {
@@ -97,6 +105,8 @@ pub enum Method {
     Put,
     Patch,
     Delete,
+    /// Commands (`-command`): not idempotent.
+    Post,
 }
 
 impl Method {
@@ -107,6 +117,7 @@ impl Method {
             Self::Put => "PUT",
             Self::Patch => "PATCH",
             Self::Delete => "DELETE",
+            Self::Post => "POST",
         }
     }
 
@@ -185,13 +196,49 @@ impl fmt::Display for ApiError {
 #[must_use]
 pub fn retryable(method: Method, failure: Option<&ApiError>) -> bool {
     match failure {
-        None => true, // no answer: the network
+        // No answer: the network. A command may have run; it is not sent twice.
+        None => method != Method::Post,
         Some(error) => match error.status {
             500 | 502 | 503 | 504 => true,
             429 => !error.is_quota(),
             409 => method == Method::Delete,
             _ => false,
         },
+    }
+}
+
+/// The PATCH that sets a workload's fixed member count (`metric: disabled` keeps the
+/// scale at min = max).
+#[must_use]
+pub fn scale_request(at: &Place, workload: &str, members: u32) -> ApiRequest {
+    ApiRequest {
+        method: Method::Patch,
+        path: Kind::Workload.item(at, workload),
+        body: Some(
+            serde_json::json!({"spec": {"defaultOptions": {"autoscaling": {
+                "minScale": members,
+                "maxScale": members,
+            }}}}),
+        ),
+    }
+}
+
+/// The command that deletes the volume of member `index` of a volume set in
+/// `location` (scaling down keeps volumes otherwise).
+#[must_use]
+pub fn delete_volume_request(
+    at: &Place,
+    volume_set: &str,
+    location: &str,
+    index: usize,
+) -> ApiRequest {
+    ApiRequest {
+        method: Method::Post,
+        path: format!("{}/-command", Kind::VolumeSet.item(at, volume_set)),
+        body: Some(serde_json::json!({
+            "type": "deleteVolume",
+            "spec": {"location": location, "volumeIndex": index},
+        })),
     }
 }
 
@@ -237,6 +284,8 @@ mod tests {
         );
         assert!(quota.is_quota() && !retryable(Method::Put, Some(&quota)));
         assert!(retryable(Method::Delete, Some(&answer(409, "{}"))));
+        assert!(!retryable(Method::Post, None));
+        assert!(retryable(Method::Post, Some(&answer(503, ""))));
         assert!(!retryable(Method::Put, Some(&answer(409, "{}"))));
         assert!(!retryable(Method::Put, Some(&answer(400, "{}"))));
         assert_eq!(quota.to_string(), "429 quota: Quota exceeded: replicas");

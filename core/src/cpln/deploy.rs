@@ -137,8 +137,9 @@ pub fn leftovers<'a>(all: &[(Kind, &'a str)], rendered: &[Value]) -> Vec<(Kind, 
         .collect()
 }
 
-/// The steps that delete the leftovers found to exist, in reverse apply order
-/// (workloads before the secrets they mount).
+/// The steps that delete these resources, in reverse apply order (workloads before
+/// the secrets they mount and the volume sets they use): the leftovers a deploy
+/// found, or a whole release.
 #[must_use]
 pub fn plan_prune(at: &Place, existing_leftovers: &[(Kind, &str)]) -> Vec<Step> {
     let mut items = existing_leftovers.to_vec();
@@ -161,21 +162,13 @@ pub fn plan_prune(at: &Place, existing_leftovers: &[(Kind, &str)]) -> Vec<Step> 
 /// The deletions of a release's resources, in reverse apply order; volume sets (the
 /// data) only when asked.
 #[must_use]
-pub fn plan_destroy(at: &Place, resources: &[(Kind, &str)], keep_volumes: bool) -> Vec<ApiRequest> {
-    let mut items: Vec<(Kind, &str)> = resources
+pub fn plan_destroy(at: &Place, resources: &[(Kind, &str)], keep_volumes: bool) -> Vec<Step> {
+    let items: Vec<(Kind, &str)> = resources
         .iter()
         .copied()
         .filter(|(kind, _)| !(keep_volumes && *kind == Kind::VolumeSet))
         .collect();
-    items.sort_by_key(|(kind, _)| std::cmp::Reverse(*kind));
-    items
-        .into_iter()
-        .map(|(kind, name)| ApiRequest {
-            method: Method::Delete,
-            path: kind.item(at, name),
-            body: None,
-        })
-        .collect()
+    plan_prune(at, &items)
 }
 
 /// What is sent: the resource without `gvc`, which the collection path carries (the
@@ -354,7 +347,10 @@ mod tests {
         let rendered = release();
         let items: Vec<(Kind, &str)> = rendered.iter().map(|r| identify(r).unwrap()).collect();
         let all = plan_destroy(&at(), &items, false);
-        let paths: Vec<_> = all.iter().map(|r| r.path.as_str()).collect();
+        let paths: Vec<_> = all
+            .iter()
+            .map(|s| s.request.as_ref().unwrap().path.as_str())
+            .collect();
         assert_eq!(
             paths,
             [
@@ -363,10 +359,13 @@ mod tests {
                 "/org/acme/secret/db-credentials"
             ]
         );
-        assert!(all.iter().all(|r| r.method == Method::Delete));
+        assert!(
+            all.iter().all(|s| s.change == Change::Delete
+                && s.request.as_ref().unwrap().method == Method::Delete)
+        );
         let kept = plan_destroy(&at(), &items, true);
         assert_eq!(kept.len(), 2);
-        assert!(!kept.iter().any(|r| r.path.contains("volumeset")));
+        assert!(!kept.iter().any(|s| s.kind == Kind::VolumeSet));
     }
 
     #[test]

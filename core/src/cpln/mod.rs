@@ -9,7 +9,10 @@ mod deploy;
 pub mod exec;
 mod readiness;
 
-pub use api::{ApiError, ApiRequest, Kind, Method, Place, backoff_ms, retryable};
+pub use api::{
+    ApiError, ApiRequest, Kind, Method, Place, backoff_ms, delete_volume_request, retryable,
+    scale_request,
+};
 pub use context::{
     Asked, Context, ContextError, Credential, DEFAULT_ENDPOINT, Profile, REFRESH_MARGIN_SECONDS,
     Store, needs_refresh, resolve, service_account_org,

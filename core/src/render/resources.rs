@@ -304,7 +304,7 @@ pub(crate) fn resources(
             &names.proxy_config,
             "proxy",
             "HAProxy configuration",
-            scripts::haproxy_config(&names.postgres, gvc, values.replicas),
+            scripts::haproxy_config(&names.postgres, gvc),
         ));
     }
 

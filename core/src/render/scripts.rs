@@ -297,13 +297,17 @@ exit "$status"
 /// HAProxy configuration: one frontend on 5432 that forwards to whichever member
 /// answers 200 on Patroni's `/primary`.
 #[must_use]
-pub(crate) fn haproxy_config(postgres_workload: &str, gvc: &str, members: u32) -> String {
+pub(crate) fn haproxy_config(postgres_workload: &str, gvc: &str) -> String {
+    // Every index a member can have, not only today's: a scale then needs no proxy
+    // change, and a member that does not exist is simply never the primary.
     let mut servers = String::new();
-    for i in 0..members {
+    for i in 0..crate::limits::MAX_REPLICA_DIRECT {
         let _ = writeln!(
             servers,
-            "  server member-{i} \"{}:5432\" check port 8008 resolvers mesh init-addr last,libc,none",
-            super::replica_host(&i.to_string(), postgres_workload, "${LOCATION}", gvc)
+            "  server member-{i} \"{}:{}\" check port {} resolvers mesh init-addr last,libc,none",
+            super::replica_host(&i.to_string(), postgres_workload, "${LOCATION}", gvc),
+            super::POSTGRES_PORT,
+            super::PATRONI_PORT
         );
     }
     format!(
@@ -410,8 +414,11 @@ mod tests {
 
     #[test]
     fn haproxy_checks_every_member_for_the_primary() {
-        let config = haproxy_config("db-postgres", "prod", 3);
-        assert_eq!(config.matches("check port 8008").count(), 3);
+        let config = haproxy_config("db-postgres", "prod");
+        assert_eq!(
+            config.matches("check port 8008").count(),
+            crate::limits::MAX_REPLICA_DIRECT as usize
+        );
         assert!(config.contains("uri /primary"));
     }
 
