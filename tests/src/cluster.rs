@@ -83,6 +83,17 @@ impl Local {
         self.state.path().join(&self.name)
     }
 
+    /// The cluster's internal passwords by secret key (`superuser-password`, …).
+    pub fn credentials(&self) -> std::collections::BTreeMap<String, String> {
+        std::fs::read_to_string(self.dir().join("credentials.yaml"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(k, _)| k.ends_with("-password"))
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str::<String>(v).unwrap()))
+            .collect()
+    }
+
     pub fn status(&self) -> Value {
         let out = self.cli(&["local", "status", &self.name, "-o", "json"], 30);
         serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"))

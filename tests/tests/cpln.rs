@@ -634,17 +634,6 @@ fn play_the_platform(
     }
 }
 
-/// The local cluster's passwords by secret key (`superuser-password`, …).
-fn local_credentials(cluster: &Local) -> std::collections::BTreeMap<String, String> {
-    std::fs::read_to_string(cluster.dir().join("credentials.yaml"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.ends_with("-password"))
-        .map(|(k, v)| (k.to_owned(), serde_json::from_str::<String>(v).unwrap()))
-        .collect()
-}
-
 /// Day-2 commands without `--local` reach real Patroni and PostgreSQL through the
 /// exec websocket: a deployed release's status, a switchover under a writer (no
 /// acknowledged write lost), and a reload; no password travels in an exec command or
@@ -654,7 +643,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     let _turn = lock();
     let cluster = Local::new("cp");
     let status = cluster.up_with_sync_standby();
-    let credentials = local_credentials(&cluster);
+    let credentials = cluster.credentials();
     let members = members_of(&cluster, &status);
     // The container's environment, as the platform fills it from the secret.
     let mut env: Vec<(String, String)> = PASSWORD_ENV

@@ -321,7 +321,7 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
     stop_writer_and_check(&mut writer, &acked_file, &all_ports, PASSWORD);
 
     // No password in anything a command printed.
-    let mut passwords: Vec<String> = credentials(&cluster).into_values().collect();
+    let mut passwords: Vec<String> = cluster.credentials().into_values().collect();
     assert_eq!(passwords.len(), 6, "the six internal passwords");
     passwords.push(PASSWORD.to_owned());
     run.assert_no_password(&passwords);
@@ -479,17 +479,6 @@ fn restapi_accepts(port: u64, password: &str) -> bool {
     status != "401"
 }
 
-/// The cluster's internal passwords, by key.
-fn credentials(cluster: &Local) -> std::collections::BTreeMap<String, String> {
-    std::fs::read_to_string(cluster.dir().join("credentials.yaml"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.ends_with("-password"))
-        .map(|(k, v)| (k.to_owned(), serde_json::from_str::<String>(v).unwrap()))
-        .collect()
-}
-
 /// Every user's password rotated under a writer: the new one logs in, the old one
 /// is refused, no write fails, nothing acknowledged is lost, no command prints a
 /// password; and a rotation interrupted after each phase leaves a working password
@@ -503,7 +492,7 @@ fn rotation_changes_each_password_with_no_failed_write() {
         .as_u64()
         .unwrap();
     let mut run = Run::new(&cluster);
-    let mut every_password: Vec<String> = credentials(&cluster).into_values().collect();
+    let mut every_password: Vec<String> = cluster.credentials().into_values().collect();
     every_password.push(PASSWORD.to_owned());
 
     let out = run.op(&["rotate-password", "--user", "nobody", "--generate", "--yes"]);
@@ -525,14 +514,14 @@ fn rotation_changes_each_password_with_no_failed_write() {
         ("rewind", "rewind-password", "rewind_user", false),
         ("restapi", "restapi-password", "", false),
     ] {
-        let old = credentials(&cluster)[key].clone();
+        let old = cluster.credentials()[key].clone();
         let out = run.ok(&["rotate-password", "--user", user, "--generate", "--yes"]);
         assert!(
             out.stdout.contains("old password is refused"),
             "{}",
             out.stdout
         );
-        let new = credentials(&cluster)[key].clone();
+        let new = cluster.credentials()[key].clone();
         assert_ne!(old, new);
         every_password.push(new.clone());
         if role.is_empty() {
@@ -588,7 +577,7 @@ fn rotation_changes_each_password_with_no_failed_write() {
 
     // Interrupted after each phase, then run again: a working password throughout.
     for phase in ["preflight", "prepare", "database", "members"] {
-        let old = credentials(&cluster)["superuser-password"].clone();
+        let old = cluster.credentials()["superuser-password"].clone();
         let out = run.op(&[
             "rotate-password",
             "--user",
@@ -625,7 +614,7 @@ fn rotation_changes_each_password_with_no_failed_write() {
             "--yes",
         ]);
         assert!(!journal.exists());
-        let now = credentials(&cluster)["superuser-password"].clone();
+        let now = cluster.credentials()["superuser-password"].clone();
         every_password.push(now.clone());
         if let Some(new) = &pending {
             assert_eq!(

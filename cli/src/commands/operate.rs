@@ -201,20 +201,14 @@ fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
         .flat_map(|v| &v.members)
         .map(|member| {
             let index = postgres_ha_core::local::member_index(&cluster.name, &member.name);
-            let api_port = index.and_then(|i| file.ports.members.get(i)).map(|p| p.1);
-            json!({
-                "name": member.name,
-                "role": member.role.as_str(),
-                "state": member.state.as_str(),
-                "host": member.host,
-                "port": member.port,
-                "api_port": api_port,
-                "lag_bytes": member.lag.bytes(),
-                "timeline": member.timeline,
-                "pending_restart": member.pending_restart,
-                "patroni_pid": index.and_then(|i| pids.patroni.get(i).copied().flatten()),
-                "postmaster_pid": index.and_then(|i| crate::local::process::postmaster(&cluster.postmaster_pid(i))),
-            })
+            member_json(
+                member,
+                &json!({
+                    "api_port": index.and_then(|i| file.ports.members.get(i)).map(|p| p.1),
+                    "patroni_pid": index.and_then(|i| pids.patroni.get(i).copied().flatten()),
+                    "postmaster_pid": index.and_then(|i| crate::local::process::postmaster(&cluster.postmaster_pid(i))),
+                }),
+            )
         })
         .collect();
     let client = api::client();
@@ -230,11 +224,44 @@ fn status_json(cluster: &Cluster, file: &ClusterFile) -> Value {
             })
         })
         .collect();
+    status_document(&cluster.name, running, view.as_ref(), &members, &etcd)
+}
+
+/// One member in `status -o json`: Patroni's view of it, then what only the target
+/// knows (`api_port`, `patroni_pid`, `postmaster_pid`; `null` where it knows nothing).
+fn member_json(member: &postgres_ha_core::operate::Member, target: &Value) -> Value {
+    let mut entry = json!({
+        "name": member.name,
+        "role": member.role.as_str(),
+        "state": member.state.as_str(),
+        "host": member.host,
+        "port": member.port,
+        "api_port": null,
+        "lag_bytes": member.lag.bytes(),
+        "timeline": member.timeline,
+        "pending_restart": member.pending_restart,
+        "patroni_pid": null,
+        "postmaster_pid": null,
+    });
+    for (key, value) in target.as_object().into_iter().flatten() {
+        entry[key.as_str()] = value.clone();
+    }
+    entry
+}
+
+/// The document `status -o json` prints for either target.
+fn status_document(
+    name: &str,
+    running: bool,
+    view: Option<&ClusterView>,
+    members: &[Value],
+    etcd: &[Value],
+) -> Value {
     json!({
-        "cluster": cluster.name,
+        "cluster": name,
         "running": running,
-        "leader": view.as_ref().and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
-        "paused": view.as_ref().is_some_and(|v| v.paused),
+        "leader": view.and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
+        "paused": view.is_some_and(|v| v.paused),
         "members": members,
         "etcd": etcd,
     })
@@ -246,30 +273,9 @@ fn remote_status_json(name: &str, transport: Option<&dyn Transport>) -> Value {
     let members: Vec<Value> = view
         .iter()
         .flat_map(|v| &v.members)
-        .map(|member| {
-            json!({
-                "name": member.name,
-                "role": member.role.as_str(),
-                "state": member.state.as_str(),
-                "host": member.host,
-                "port": member.port,
-                "api_port": null,
-                "lag_bytes": member.lag.bytes(),
-                "timeline": member.timeline,
-                "pending_restart": member.pending_restart,
-                "patroni_pid": null,
-                "postmaster_pid": null,
-            })
-        })
+        .map(|member| member_json(member, &Value::Null))
         .collect();
-    json!({
-        "cluster": name,
-        "running": view.is_some(),
-        "leader": view.as_ref().and_then(ClusterView::healthy_leader).map(|m| m.name.clone()),
-        "paused": view.as_ref().is_some_and(|v| v.paused),
-        "members": members,
-        "etcd": [],
-    })
+    status_document(name, view.is_some(), view.as_ref(), &members, &[])
 }
 
 /// The release's status on Control Plane: its workloads' readiness (and what the
