@@ -431,6 +431,11 @@ pub struct RestartArgs {
     /// Restart only this member (a leader is switched away from first).
     #[arg(long, value_name = "MEMBER")]
     pub member: Option<String>,
+    /// Stop each member's processes and start them afresh instead of restarting
+    /// PostgreSQL through Patroni: on Control Plane the platform recreates the replica,
+    /// so it takes the secrets' current values (a secret edited by hand).
+    #[arg(long)]
+    pub recreate: bool,
 }
 
 #[derive(Debug, clap::Args)]

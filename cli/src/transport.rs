@@ -2,7 +2,7 @@
 //! loopback one (local cluster) speaks HTTP and runs `psql` on 127.0.0.1; the Control
 //! Plane one will run the same requests through the workload exec websocket.
 
-use postgres_ha_core::operate::{Answer, ClusterView, Login, MemberStatus, Request, Sql};
+use postgres_ha_core::operate::{Answer, ClusterView, Login, MemberStatus, Pickup, Request, Sql};
 use postgres_ha_core::render::CredentialKey;
 
 /// Patroni and PostgreSQL of each member, as a target reaches them.
@@ -29,6 +29,15 @@ pub(crate) trait Transport: Send + Sync {
     /// Stops the last members cleanly, unregisters and forgets them; deletes their
     /// data with `purge`.
     fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()>;
+
+    /// Stops `member`'s processes so that they start afresh from what the target keeps
+    /// (its configuration; on Control Plane the secret's values, as the platform
+    /// recreates the replica). Returns once the old processes are gone or on their
+    /// way out; the caller waits for the member to stream again.
+    fn recreate(&self, member: &str) -> anyhow::Result<()>;
+
+    /// How members take a changed internal password.
+    fn pickup(&self) -> Pickup;
 
     /// Whether `password` logs in as `login` on `member` (`false` when refused).
     fn try_login(&self, member: &str, login: &Login, password: &str) -> anyhow::Result<bool>;

@@ -301,9 +301,38 @@ impl FakeCpln {
             .insert(workload.to_owned(), names);
     }
 
-    /// The bodies of the workload commands posted (`stopReplica` …), in order.
+    /// The bodies of the commands posted (`stopReplica`, `deleteVolume` …), in order.
     pub fn commands(&self) -> Vec<Value> {
-        self.shared.lock().commands.clone()
+        self.shared
+            .lock()
+            .commands
+            .iter()
+            .map(|c| json!({"type": c["type"], "spec": c["spec"]}))
+            .collect()
+    }
+
+    /// The commands the platform has not acted on yet (`lifecycleStage` pending), as
+    /// the API shows them (`id`, `type`, `spec` …).
+    pub fn pending_commands(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .commands
+            .iter()
+            .filter(|c| c["lifecycleStage"] == "pending")
+            .cloned()
+            .collect()
+    }
+
+    /// Moves command `id` to `stage` (`running`, `completed`, `failed` …), as the
+    /// platform does once it acted on it.
+    pub fn finish_command(&self, id: &str, stage: &str) {
+        let mut shared = self.shared.lock();
+        for command in &mut shared.commands {
+            if command["id"] == id {
+                command["lifecycleStage"] = json!(stage);
+                command["lastModified"] = json!(timestamp());
+            }
+        }
     }
 }
 
@@ -745,11 +774,28 @@ impl Shared {
                         }
                         self.deployments(state, gvc, name, location.first().copied())
                     }
-                    ["workload", name, "-command"] => {
+                    [kind @ ("workload" | "volumeset"), name, "-command"] => {
                         if method != "POST" {
                             return self.method_not_allowed(method);
                         }
-                        self.command(state, request, gvc, name)
+                        self.command(state, request, kind, gvc, name)
+                    }
+                    [kind @ ("workload" | "volumeset"), name, "-command", id] => {
+                        if method != "GET" {
+                            return self.method_not_allowed(method);
+                        }
+                        let path = format!(
+                            "/org/{}/gvc/{gvc}/{kind}/{name}/-command/{id}",
+                            self.options.org
+                        );
+                        match state
+                            .commands
+                            .iter()
+                            .find(|c| c["links"][0]["href"] == path)
+                        {
+                            Some(command) => (Reply::json(200, command.clone()), false),
+                            None => self.not_found(&format!("command \"{id}\"")),
+                        }
                     }
                     [] => self.method_not_allowed(method),
                     [kind, ..] => self.unknown(kind, &request.path),
@@ -1265,34 +1311,39 @@ impl Shared {
         )
     }
 
-    fn command(&self, state: &mut State, request: &Incoming, gvc: &str, name: &str) -> Handled {
-        if !state
-            .entries
-            .contains_key(&key("workload", Some(gvc), name))
-        {
-            return self.not_found(&format!("workload \"{name}\""));
+    fn command(
+        &self,
+        state: &mut State,
+        request: &Incoming,
+        kind: &str,
+        gvc: &str,
+        name: &str,
+    ) -> Handled {
+        if !state.entries.contains_key(&key(kind, Some(gvc), name)) {
+            return self.not_found(&format!("{kind} \"{name}\""));
         }
         let body = match self.body(request) {
             Ok(body) => body,
             Err(handled) => return handled,
         };
-        let Some(kind) = body.get("type").and_then(Value::as_str) else {
+        let Some(command_type) = body.get("type").and_then(Value::as_str) else {
             return self.invalid("a command needs a type");
         };
         let id = self.uuid();
+        let location = format!(
+            "/org/{}/gvc/{gvc}/{kind}/{name}/-command/{id}",
+            self.options.org
+        );
         let command = json!({
             "id": id,
             "kind": "command",
-            "type": kind,
+            "type": command_type,
             "spec": body.get("spec").cloned().unwrap_or_else(|| json!({})),
             "lifecycleStage": "pending",
             "created": timestamp(),
+            "links": [{"rel": "self", "href": location}],
         });
-        state.commands.push(Value::Object(body));
-        let location = format!(
-            "/org/{}/gvc/{gvc}/workload/{name}/-command/{id}",
-            self.options.org
-        );
+        state.commands.push(command.clone());
         (
             Reply {
                 status: 201,

@@ -53,6 +53,9 @@ struct Shared {
     setup: Setup,
     /// The members as the platform runs them now (`set_members` after a scale).
     members: Mutex<Vec<Member>>,
+    /// A member's environment when it differs from the setup's: a recreated
+    /// container took the secret's values at its start.
+    envs: Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
     stop: AtomicBool,
     /// Every first frame received, with the token blanked.
     frames: Mutex<Vec<Value>>,
@@ -74,6 +77,7 @@ impl FakeExec {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             members: Mutex::new(setup.members.clone()),
+            envs: Mutex::new(std::collections::HashMap::new()),
             setup,
             stop: AtomicBool::new(false),
             frames: Mutex::new(Vec::new()),
@@ -114,6 +118,12 @@ impl FakeExec {
     /// The members the platform runs from now on (what a scale left).
     pub fn set_members(&self, members: Vec<Member>) {
         *self.shared.members.lock().unwrap() = members;
+    }
+
+    /// The environment `pod`'s container has from now on (the platform started it
+    /// again with the secret's current values).
+    pub fn set_env(&self, pod: &str, env: Vec<(String, String)>) {
+        self.shared.envs.lock().unwrap().insert(pod.to_owned(), env);
     }
 
     pub fn members(&self) -> Vec<Member> {
@@ -249,15 +259,16 @@ fn exec(shared: &Shared, stream: TcpStream) {
         Vec::new()
     };
     let script = inside(script, &member);
+    let env = shared
+        .envs
+        .lock()
+        .unwrap()
+        .get(&member.pod)
+        .cloned()
+        .unwrap_or_else(|| shared.setup.env.clone());
     let mut child = Command::new("/bin/bash")
         .args(["-c", &script])
-        .envs(
-            shared
-                .setup
-                .env
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "PATH",
             format!(

@@ -57,6 +57,8 @@ impl Place {
             .args(args)
             .env("CPLN_HOME", self.dir.path().join("cpln"))
             .env("CPLN_ENDPOINT", api.url())
+            // A rotation's journal goes under the state directory.
+            .env("CPLN_POSTGRES_HA_STATE", self.dir.path().join("state"))
             .env_remove("CPLN_TOKEN")
             .env_remove("CPLN_PROFILE")
             .env_remove("CPLN_ORG")
@@ -598,20 +600,83 @@ fn members_of(cluster: &Local, status: &Value) -> Vec<Member> {
         .collect()
 }
 
-/// The platform's side of a scale, played on the local cluster until `stop`: when the
-/// PostgreSQL workload's member count in the fake API differs from the members
-/// running, the local cluster grows or shrinks to it (the platform starts a replica
-/// on a new volume, or stops the highest ones and keeps their volumes), and the
-/// terminal server then lists the members it has.
+/// The container's environment as the platform fills it from the secret's `data`.
+fn container_env(data: &Value) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = PASSWORD_ENV
+        .iter()
+        .map(|(name, key)| {
+            let value = data[key.secret_key()].as_str().unwrap_or_default();
+            ((*name).to_owned(), value.to_owned())
+        })
+        .collect();
+    env.sort();
+    env
+}
+
+/// The platform's side of a replica stop, played on the local cluster: the member
+/// stops cleanly, the command completes, and the member starts again with the
+/// secret's current values (in its container's environment, and in the local
+/// member's configuration and the local cluster's record, where its Patroni and the
+/// local tools read them).
+fn recreate(api: &FakeCpln, exec: &FakeExec, cluster: &Local, command: &Value, secret: &str) {
+    let pod = command["spec"]["replica"].as_str().unwrap();
+    let index = postgres_ha_core::local::member_index(&cluster.name, pod).unwrap();
+    let short = postgres_ha_core::local::member_short(index);
+    let stopped = cluster.cli(&["local", "stop", &cluster.name, "--member", &short], 120);
+    assert_eq!(
+        stopped.code,
+        Some(0),
+        "{}{}",
+        stopped.stdout,
+        stopped.stderr
+    );
+    api.finish_command(command["id"].as_str().unwrap(), "completed");
+    let data = api.object("secret", secret).unwrap()["data"].clone();
+    exec.set_env(pod, container_env(&data));
+    let config_path = cluster.dir().join(&short).join("patroni.yml");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let (credentials, _) = postgres_ha_core::render::Credentials::from_secret_data(&data);
+    postgres_ha_core::render::insert_passwords(&mut config, &credentials);
+    // Written in place: the file keeps its owner and mode.
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let record = cluster.dir().join("credentials.yaml");
+    let recorded: String = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|line| match line.split_once(": ") {
+            Some((key, _)) if data[key].is_string() => format!("{key}: {}\n", data[key]),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&record, recorded).unwrap();
+    let started = cluster.cli(&["local", "start", &cluster.name, "--member", &short], 120);
+    assert_eq!(
+        started.code,
+        Some(0),
+        "{}{}",
+        started.stdout,
+        started.stderr
+    );
+}
+
+/// The platform's side of day-2 operations, played on the local cluster until
+/// `stop`: when the PostgreSQL workload's member count in the fake API differs from
+/// the members running, the local cluster grows or shrinks to it (the platform starts
+/// a replica on a new volume, or stops the highest ones and keeps their volumes) and
+/// the terminal server lists the members it has; a replica stop is carried out by
+/// [`recreate`].
 fn play_the_platform(
     api: &FakeCpln,
     exec: &FakeExec,
     cluster: &Local,
     stop: &std::sync::atomic::AtomicBool,
 ) {
+    let workload = format!("{}-postgres", cluster.name);
+    let secret = format!("{}-credentials", cluster.name);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let wanted =
-            api.object("workload", "cp-postgres").unwrap()["spec"]["defaultOptions"]["autoscaling"]
+            api.object("workload", &workload).unwrap()["spec"]["defaultOptions"]["autoscaling"]
                 ["minScale"]
                 .as_u64()
                 .unwrap();
@@ -630,7 +695,100 @@ fn play_the_platform(
             assert_eq!(scaled.code, Some(0), "{}{}", scaled.stdout, scaled.stderr);
             exec.set_members(members_of(cluster, &cluster.status()));
         }
+        for command in api.pending_commands() {
+            if command["type"] == "stopReplica" {
+                recreate(api, exec, cluster, &command, &secret);
+            }
+        }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A release deployed with the fake API over a running local cluster, whose members
+/// the fake terminal server reaches.
+struct Release {
+    cluster: Local,
+    /// The local cluster's status when deployed.
+    status: Value,
+    exec: FakeExec,
+    api: FakeCpln,
+    place: Place,
+    /// Every password the containers have at the start.
+    passwords: Vec<String>,
+}
+
+const CONTROL_PLANE: [&str; 4] = ["--org", "acme", "--gvc", GVC];
+
+impl Release {
+    /// The local cluster `name` (with a synchronous standby), the fake platform over
+    /// it, and a first deploy (which waits for readiness and Patroni).
+    fn deploy(name: &str) -> (Self, Output) {
+        let cluster = Local::new(name);
+        let status = cluster.up_with_sync_standby();
+        // The release already has its passwords (the local cluster's): deploy keeps
+        // them.
+        let mut data = serde_json::Map::new();
+        for (key, password) in cluster.credentials() {
+            data.insert(key, Value::from(password));
+        }
+        data.insert("password".into(), Value::from(PASSWORD));
+        let data = Value::Object(data);
+        let env = container_env(&data);
+        let exec = FakeExec::start(Setup {
+            token: Options::default().token,
+            workload: format!("{name}-postgres"),
+            members: members_of(&cluster, &status),
+            env: env.clone(),
+            pg_bin: runtime().join("pg/bin"),
+            pg_lib: runtime().join("pg/lib"),
+        });
+        let api = FakeCpln::start(Options {
+            org: "acme".into(),
+            gvcs: vec![GVC.into()],
+            remote: Some(exec.url().to_owned()),
+            ..Options::default()
+        });
+        api.insert(
+            "secret",
+            None,
+            serde_json::json!({"name": format!("{name}-credentials"), "type": "dictionary", "data": data}),
+        );
+        // The local cluster's values without the password: deploy keeps the secret's.
+        let place = Place::new(
+            "postgres:\n  username: app\n  database: app\npatroni:\n  timing:\n    preset: fast\n",
+        );
+        let release = Self {
+            cluster,
+            status,
+            exec,
+            api,
+            place,
+            passwords: env.into_iter().map(|(_, v)| v).collect(),
+        };
+        let deployed = release.cli(&["deploy", name, "-f", &release.place.values(), "--yes"]);
+        assert_eq!(
+            deployed.code,
+            Some(0),
+            "{}{}",
+            deployed.stdout,
+            deployed.stderr
+        );
+        (release, deployed)
+    }
+
+    /// The CLI against the fake platform, in the release's org and GVC.
+    fn cli(&self, args: &[&str]) -> Output {
+        self.place
+            .cli(&self.api, &[args, &CONTROL_PLANE[..]].concat())
+    }
+
+    fn ports(&self) -> Vec<u64> {
+        self.status["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["port"].as_u64().unwrap())
+            .collect()
     }
 }
 
@@ -641,92 +799,28 @@ fn play_the_platform(
 #[test]
 fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     let _turn = lock();
-    let cluster = Local::new("cp");
-    let status = cluster.up_with_sync_standby();
-    let credentials = cluster.credentials();
-    let members = members_of(&cluster, &status);
-    // The container's environment, as the platform fills it from the secret.
-    let mut env: Vec<(String, String)> = PASSWORD_ENV
-        .iter()
-        .map(|(name, key)| {
-            let value = if *key == CredentialKey::App {
-                PASSWORD.to_owned()
-            } else {
-                credentials[key.secret_key()].clone()
-            };
-            ((*name).to_owned(), value)
-        })
-        .collect();
-    env.sort();
-    let exec = FakeExec::start(Setup {
-        token: Options::default().token,
-        workload: "cp-postgres".into(),
-        members,
-        env: env.clone(),
-        pg_bin: runtime().join("pg/bin"),
-        pg_lib: runtime().join("pg/lib"),
-    });
-    let api = FakeCpln::start(Options {
-        org: "acme".into(),
-        gvcs: vec![GVC.into()],
-        remote: Some(exec.url().to_owned()),
-        ..Options::default()
-    });
-    // The release already has its passwords (the local cluster's): deploy keeps them.
-    let mut data = serde_json::Map::new();
-    for (key, password) in &credentials {
-        data.insert(key.clone(), Value::from(password.as_str()));
-    }
-    data.insert("password".into(), Value::from(PASSWORD));
-    api.insert(
-        "secret",
-        None,
-        serde_json::json!({"name": "cp-credentials", "type": "dictionary", "data": data}),
-    );
-    // The local cluster's values without the password: deploy keeps the secret's.
-    let place = Place::new(
-        "postgres:\n  username: app\n  database: app\npatroni:\n  timing:\n    preset: fast\n",
-    );
+    let (release, deployed) = Release::deploy("cp");
+    let Release {
+        cluster,
+        status,
+        exec,
+        api,
+        place,
+        passwords,
+    } = &release;
     let values = place.values();
-    let control_plane = ["--org", "acme", "--gvc", GVC];
-    let mut outputs = Vec::new();
-    let deployed = place.cli(
-        &api,
-        &[
-            &["deploy", "cp", "-f", &values, "--yes"][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
-    assert_eq!(
-        deployed.code,
-        Some(0),
-        "{}{}",
-        deployed.stdout,
-        deployed.stderr
-    );
-    outputs.push(deployed);
+    let mut outputs = vec![deployed];
 
-    let shown = place.cli(
-        &api,
-        &[&["status", "cp", "-o", "json"][..], &control_plane].concat(),
-    );
+    let shown = release.cli(&["status", "cp", "-o", "json"]);
     assert_eq!(shown.code, Some(0), "{}{}", shown.stdout, shown.stderr);
     let remote: Value = serde_json::from_str(&shown.stdout).unwrap();
-    let leader = Local::member(&status, "leader").unwrap()["name"].clone();
+    let leader = Local::member(status, "leader").unwrap()["name"].clone();
     assert_eq!(remote["leader"], leader, "{remote}");
     assert_eq!(remote["members"].as_array().unwrap().len(), 3);
     outputs.push(shown);
 
-    let (mut writer, acked) = cluster.start_writer(Local::member(&status, "leader").unwrap(), 300);
-    let switched = place.cli(
-        &api,
-        &[
-            &["switchover", "cp", "--yes", "-o", "json"][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
+    let (mut writer, acked) = cluster.start_writer(Local::member(status, "leader").unwrap(), 300);
+    let switched = release.cli(&["switchover", "cp", "--yes", "-o", "json"]);
     assert_eq!(
         switched.code,
         Some(0),
@@ -739,18 +833,10 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     assert_ne!(report["switchovers"][0]["to"], leader);
     assert_eq!(report["status"]["leader"], report["switchovers"][0]["to"]);
     outputs.push(switched);
-    let ports: Vec<u64> = status["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["port"].as_u64().unwrap())
-        .collect();
+    let ports = release.ports();
     stop_writer_and_check(&mut writer, &acked, &ports, PASSWORD);
 
-    let reloaded = place.cli(
-        &api,
-        &[&["reload", "cp", "--yes"][..], &control_plane].concat(),
-    );
+    let reloaded = release.cli(&["reload", "cp", "--yes"]);
     assert_eq!(
         reloaded.code,
         Some(0),
@@ -766,10 +852,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         "postgres:\n  username: app\n  database: app\n  parameters:\n    work_mem: 8MB\n    \
          max_connections: 150\npatroni:\n  timing:\n    preset: fast\n",
     );
-    let planned = place.cli(
-        &api,
-        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
-    );
+    let planned = release.cli(&["diff", "cp", "-f", &values]);
     assert_eq!(
         planned.code,
         Some(1),
@@ -784,14 +867,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         "{}",
         planned.stdout
     );
-    let changed = place.cli(
-        &api,
-        &[
-            &["deploy", "cp", "-f", &values, "--yes"][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
+    let changed = release.cli(&["deploy", "cp", "-f", &values, "--yes"]);
     assert_eq!(
         changed.code,
         Some(0),
@@ -826,10 +902,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
             .all(|m| m["pending_restart"] != true),
         "{after}"
     );
-    let settled = place.cli(
-        &api,
-        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
-    );
+    let settled = release.cli(&["diff", "cp", "-f", &values]);
     assert_eq!(
         settled.code,
         Some(0),
@@ -845,10 +918,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
          max_connections: 150\npatroni:\n  timing:\n    preset: fast\n",
     );
     let before = api.mutations();
-    let applied = place.cli(
-        &api,
-        &[&["apply", "cp", "-f", &values, "--yes"][..], &control_plane].concat(),
-    );
+    let applied = release.cli(&["apply", "cp", "-f", &values, "--yes"]);
     assert_eq!(
         applied.code,
         Some(0),
@@ -874,7 +944,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
 
     // Connection strings for clients inside the GVC: the proxy for the leader, the
     // members' own addresses otherwise; the password only when asked.
-    let leader_dsn = place.cli(&api, &[&["dsn", "cp"][..], &control_plane].concat());
+    let leader_dsn = release.cli(&["dsn", "cp"]);
     assert_eq!(
         leader_dsn.code,
         Some(0),
@@ -889,10 +959,7 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         "{}",
         leader_dsn.stdout
     );
-    let any_dsn = place.cli(
-        &api,
-        &[&["dsn", "cp", "--role", "any"][..], &control_plane].concat(),
-    );
+    let any_dsn = release.cli(&["dsn", "cp", "--role", "any"]);
     assert!(
         any_dsn
             .stdout
@@ -904,21 +971,14 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
 
     // The application's password, rotated through the exec socket: the role and the
     // release's secret change, the old password is refused, nothing shows the new one.
-    let rotated = place.cli(
-        &api,
-        &[
-            &[
-                "rotate-password",
-                "cp",
-                "--user",
-                "app",
-                "--generate",
-                "--yes",
-            ][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
+    let rotated = release.cli(&[
+        "rotate-password",
+        "cp",
+        "--user",
+        "app",
+        "--generate",
+        "--yes",
+    ]);
     assert_eq!(
         rotated.code,
         Some(0),
@@ -942,38 +1002,8 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         );
     }
     assert_no_secret(&rotated, std::slice::from_ref(&new_password));
-    let internal = place.cli(
-        &api,
-        &[
-            &[
-                "rotate-password",
-                "cp",
-                "--user",
-                "superuser",
-                "--generate",
-                "--yes",
-            ][..],
-            &control_plane,
-        ]
-        .concat(),
-    );
-    assert_eq!(
-        internal.code,
-        Some(2),
-        "{}{}",
-        internal.stdout,
-        internal.stderr
-    );
-    assert!(
-        internal.stderr.contains("not available yet"),
-        "{}",
-        internal.stderr
-    );
     // A deploy of values without a password keeps the rotated one.
-    let kept = place.cli(
-        &api,
-        &[&["diff", "cp", "-f", &values][..], &control_plane].concat(),
-    );
+    let kept = release.cli(&["diff", "cp", "-f", &values]);
     assert!(
         kept.stdout.contains("unchanged secret cp-credentials"),
         "{}{}",
@@ -986,16 +1016,10 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     // members, and the plan waits until they stream or are gone.
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let platform = scope.spawn(|| play_the_platform(&api, &exec, &cluster, &stop));
+        let platform = scope.spawn(|| play_the_platform(api, exec, cluster, &stop));
         for replicas in ["4", "3"] {
-            let scaled = place.cli(
-                &api,
-                &[
-                    &["scale", "cp", "--replicas", replicas, "--yes", "-o", "json"][..],
-                    &control_plane,
-                ]
-                .concat(),
-            );
+            let scaled =
+                release.cli(&["scale", "cp", "--replicas", replicas, "--yes", "-o", "json"]);
             assert_eq!(scaled.code, Some(0), "{}{}", scaled.stdout, scaled.stderr);
             let workload = api.object("workload", "cp-postgres").unwrap();
             assert_eq!(
@@ -1024,7 +1048,6 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         frames.len() > 5,
         "the commands went through the exec socket"
     );
-    let passwords: Vec<String> = env.into_iter().map(|(_, v)| v).collect();
     for frame in &frames {
         assert_eq!(frame["requestVersion"], "v4");
         assert_eq!(frame["container"], "postgres");
@@ -1035,6 +1058,114 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
         );
     }
     for output in &outputs {
-        assert_no_secret(output, &passwords);
+        assert_no_secret(output, passwords);
+    }
+}
+
+/// The internal passwords on Control Plane: members read them from their environment
+/// at start, so a rotation stores the new one in the secret and has the platform
+/// recreate each member, replicas first, then the leader after a switchover. Under a
+/// writer no acknowledged write is lost; afterwards every member streams with the new
+/// password, the old one is refused, and no password reaches an output or an exec
+/// command.
+#[test]
+fn internal_passwords_rotate_on_control_plane_by_recreating_each_member() {
+    let _turn = lock();
+    let (release, _) = Release::deploy("cq");
+    let ports = release.ports();
+    let (mut writer, acked) = release
+        .cluster
+        .start_writer(Local::member(&release.status, "leader").unwrap(), 600);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut outputs = Vec::new();
+    let mut rotated = Vec::new();
+    std::thread::scope(|scope| {
+        let platform = scope.spawn(|| {
+            play_the_platform(&release.api, &release.exec, &release.cluster, &stop);
+        });
+        for (user, key) in [
+            ("replication", CredentialKey::Replication),
+            ("superuser", CredentialKey::Superuser),
+            ("restapi", CredentialKey::RestApi),
+        ] {
+            let before = release.api.commands().len();
+            let shown = release.cli(&["status", "cq", "-o", "json"]);
+            let leading: Value = serde_json::from_str(&shown.stdout).unwrap();
+            let leading = leading["leader"].as_str().unwrap().to_owned();
+            let old = release.api.object("secret", "cq-credentials").unwrap()["data"]
+                [key.secret_key()]
+            .clone();
+            let done = release.cli(&[
+                "rotate-password",
+                "cq",
+                "--user",
+                user,
+                "--generate",
+                "--yes",
+                "-o",
+                "json",
+            ]);
+            assert_eq!(done.code, Some(0), "{user}: {}{}", done.stdout, done.stderr);
+            let new = release.api.object("secret", "cq-credentials").unwrap()["data"]
+                [key.secret_key()]
+            .clone();
+            assert_ne!(new, old, "{user}: the secret holds the new password");
+            // One stop per member, each member once, the one leading at the start last.
+            let stops: Vec<String> = release.api.commands()[before..]
+                .iter()
+                .map(|c| c["spec"]["replica"].as_str().unwrap().to_owned())
+                .collect();
+            let mut distinct = stops.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!((stops.len(), distinct.len()), (3, 3), "{user}: {stops:?}");
+            assert_eq!(stops[2], leading, "{user}: {stops:?}");
+            rotated.push((
+                key,
+                old.as_str().unwrap().to_owned(),
+                new.as_str().unwrap().to_owned(),
+            ));
+            outputs.push(done);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        platform.join().unwrap();
+    });
+    stop_writer_and_check(&mut writer, &acked, &ports, PASSWORD);
+    let status = release.cluster.status();
+    let streaming = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["state"] == "streaming")
+        .count();
+    assert_eq!(streaming, 2, "{status}");
+    let (_, old_superuser, superuser) = rotated
+        .iter()
+        .find(|(k, _, _)| *k == CredentialKey::Superuser)
+        .unwrap()
+        .clone();
+    for port in &ports {
+        assert_eq!(
+            Local::psql_as(*port, "postgres", &superuser, "select 1").code,
+            Some(0),
+            "the new superuser password logs in on {port}"
+        );
+        assert_ne!(
+            Local::psql_as(*port, "postgres", &old_superuser, "select 1").code,
+            Some(0),
+            "the old superuser password is refused on {port}"
+        );
+    }
+    let mut secrets = release.passwords.clone();
+    secrets.extend(rotated.iter().map(|(_, _, new)| new.clone()));
+    for output in &outputs {
+        assert_no_secret(output, &secrets);
+    }
+    for frame in release.exec.frames() {
+        let command = frame["command"].to_string();
+        assert!(
+            secrets.iter().all(|p| !command.contains(p.as_str())),
+            "a password travelled in an exec command"
+        );
     }
 }

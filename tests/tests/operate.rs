@@ -204,6 +204,28 @@ fn day2_operations_keep_every_acknowledged_write_and_one_leader() {
     assert_ne!(leader(&after), to);
     writes_resume("the rolling restart");
 
+    // `--recreate` stops a member's processes and starts them afresh: a new Patroni
+    // as well as a new postmaster, and no switchover for a replica.
+    let before = cluster.status();
+    let replica = members(&before)
+        .into_iter()
+        .find(|m| m["name"].as_str() != Some(leader(&before).as_str()))
+        .unwrap();
+    let name = replica["name"].as_str().unwrap();
+    let report = run.json(&["restart", "--member", name, "--recreate"]);
+    assert!(
+        report["switchovers"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    let now = members(&cluster.status())
+        .into_iter()
+        .find(|m| m["name"] == name)
+        .unwrap();
+    assert_ne!(now["patroni_pid"], replica["patroni_pid"], "{now}");
+    assert_ne!(now["postmaster_pid"], replica["postmaster_pid"], "{now}");
+    assert_eq!(now["state"], "streaming", "{now}");
+    writes_resume("recreating a replica");
+
     // A scheduled switchover: Patroni carries it out at the time given.
     cluster.wait_for("a synchronous standby", Duration::from_secs(30), |s| {
         Local::member(s, "sync_standby").is_some_and(|m| m["state"] == "streaming")

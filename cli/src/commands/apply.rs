@@ -98,7 +98,13 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
     let handovers = execute(&target, &plan.steps, &policy)?;
     if diff.password {
-        run_rotation(&target, RotationUser::App, &new.postgres.password, None)?;
+        run_rotation(
+            &target,
+            RotationUser::App,
+            &new.postgres.password,
+            Vec::new(),
+            None,
+        )?;
     }
     if let Ok(local) = target.local() {
         // The cluster runs these values now: later `up`, `dsn` and scale use them.

@@ -11,9 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use postgres_ha_core::local::{Reach, dsn};
 use postgres_ha_core::operate::{
     ClusterView, Condition, FAST_DEMOTE_MARKER, HANDOVER_WAIT, HandoverAnswer, MemberStatus, On,
-    Plan, Policy, REINIT_WAIT, Refusal, Request, ScaleInput, Sql, Step, choose_candidate,
-    fast_demote_marker, leader_is, plan_failover, plan_pause, plan_reinit, plan_reload,
-    plan_restart, plan_scale, plan_switchover,
+    Plan, Policy, RECREATE_WAIT, REINIT_WAIT, Refusal, Request, ScaleInput, Sql, Step,
+    choose_candidate, fast_demote_marker, leader_is, plan_failover, plan_pause, plan_recreate,
+    plan_reinit, plan_reload, plan_restart, plan_scale, plan_switchover,
 };
 use serde_json::{Value, json};
 
@@ -142,7 +142,7 @@ pub(super) fn running_senders(config: &Value) -> u64 {
         .unwrap_or(10)
 }
 
-fn refused(refusal: &Refusal) -> anyhow::Error {
+pub(super) fn refused(refusal: &Refusal) -> anyhow::Error {
     anyhow::anyhow!("refused: {}\n  what to do: {}", refusal.reason, refusal.fix)
 }
 
@@ -490,7 +490,12 @@ pub(crate) fn restart(args: &RestartArgs) -> anyhow::Result<ExitStatus> {
     let policy = policy(&*target.transport)?;
     let view = target.transport.view()?;
     let member = args.member.as_deref().map(|m| member_name(&target, m));
-    let plan = plan_restart(&view, member.as_deref()).map_err(|r| refused(&r))?;
+    let plan = if args.recreate {
+        plan_recreate(&view, member.as_slice())
+    } else {
+        plan_restart(&view, member.as_deref())
+    }
+    .map_err(|r| refused(&r))?;
     carry_out(&target, &args.common, &plan, &policy, None)
 }
 
@@ -789,6 +794,9 @@ pub(super) fn execute(
                 Step::Reinitialize { member } => {
                     reinitialize(&*target.transport, member, &progress)?;
                 }
+                Step::Recreate { member } => {
+                    recreate(&*target.transport, member, &progress)?;
+                }
                 Step::AddMembers { count } => {
                     target.transport.add_members(*count)?;
                 }
@@ -952,23 +960,60 @@ fn reinitialize(
 ) -> anyhow::Result<()> {
     let before = member_status(transport, member).and_then(|s| s.postmaster_start_time);
     patroni_step(transport, member, &Request::reinitialize())?;
-    let deadline = Instant::now() + Duration::from_secs(u64::from(REINIT_WAIT));
+    streams_anew(
+        transport,
+        member,
+        before.as_deref(),
+        REINIT_WAIT,
+        "rebuilding",
+        progress,
+    )
+    .map_err(|e| e.context(format!("{member} was not rebuilt; see its log")))
+}
+
+/// Stops a member so that it starts afresh, and waits until it streams again.
+fn recreate(transport: &dyn Transport, member: &str, progress: &ProgressBar) -> anyhow::Result<()> {
+    let before = member_status(transport, member).and_then(|s| s.postmaster_start_time);
+    progress.set_message(format!("stopping {member} so that it starts afresh"));
+    transport.recreate(member)?;
+    streams_anew(
+        transport,
+        member,
+        before.as_deref(),
+        RECREATE_WAIT,
+        "restarting",
+        progress,
+    )
+    .map_err(|e| e.context(format!("{member} did not come back; see its log")))
+}
+
+/// Waits (asking the member itself, which is current) until a postmaster other than
+/// `before` streams from the leader.
+fn streams_anew(
+    transport: &dyn Transport,
+    member: &str,
+    before: Option<&str>,
+    seconds: u32,
+    doing: &str,
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds));
     loop {
         let status = member_status(transport, member);
         if let Some(status) = &status
             && status.postmaster_start_time.is_some()
-            && status.postmaster_start_time != before
+            && status.postmaster_start_time.as_deref() != before
             && status.is_streaming_replica()
         {
             return Ok(());
         }
         progress.set_message(format!(
-            "rebuilding {member}: {}",
+            "{doing} {member}: {}",
             status.map_or_else(|| "no answer".to_owned(), |s| s.state.to_string())
         ));
         anyhow::ensure!(
             Instant::now() < deadline,
-            "{member} was not rebuilt within {REINIT_WAIT} s; see its log (`local logs NAME {member}`)"
+            "{member} does not stream with a new postmaster after {seconds} s"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

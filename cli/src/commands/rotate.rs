@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use postgres_ha_core::internal_password_problem;
-use postgres_ha_core::operate::{Journal, Phase, Request, RotationUser, Sql};
+use postgres_ha_core::operate::{
+    Journal, Phase, Pickup, Request, RotationUser, Sql, Step, plan_recreate,
+};
 use postgres_ha_core::render::CredentialKey;
 use serde_json::json;
 
-use super::operate::{Target, confirm_steps, open};
+use super::operate::{Target, confirm_steps, execute, open, policy, refused};
 use crate::ExitStatus;
 use crate::args::{RotateArgs, StatusFormat};
 use crate::report::write_stdout;
@@ -98,17 +100,14 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
             RotationUser::WORDS.join(", ")
         )
     })?;
-    anyhow::ensure!(
-        target.is_local() || user == RotationUser::App,
-        "rotating the {} password on Control Plane is not available yet: members read it \
-         from their environment at start, so it needs a rolling restart with the new \
-         secret, which this tool does not drive there yet (the application's password works)",
-        user.word()
-    );
     let transport = &*target.transport;
     let key = user.key();
     let journal = load_journal(&target)?;
     let resuming = journal.is_some();
+    let restarted = journal
+        .as_ref()
+        .map(|j| j.restarted.clone())
+        .unwrap_or_default();
     let password = match journal {
         Some(journal) => {
             anyhow::ensure!(
@@ -143,7 +142,7 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     }
     let steps: Vec<String> = Phase::ALL
         .iter()
-        .map(|p| format!("{p}: {}", p.describe(user)))
+        .map(|p| format!("{p}: {}", p.describe(user, transport.pickup())))
         .collect();
     let summary = format!(
         "{} the {} password{}",
@@ -164,7 +163,7 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
     }
 
     let stop_after = args.stop_after.as_deref().and_then(Phase::parse);
-    if let Some(phase) = run_rotation(&target, user, &password, stop_after)? {
+    if let Some(phase) = run_rotation(&target, user, &password, restarted, stop_after)? {
         writeln!(
             std::io::stderr(),
             "stopped after the {phase} phase, as asked; run the command again to finish"
@@ -203,11 +202,13 @@ pub(crate) fn rotate(args: &RotateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// Carries a rotation out, phase by phase, recording each before the next acts;
-/// `Some(phase)` when `stop_after` stopped it there.
+/// `Some(phase)` when `stop_after` stopped it there. `restarted`: the members an
+/// interrupted run already restarted with the new password.
 pub(super) fn run_rotation(
     target: &Target,
     user: RotationUser,
     password: &str,
+    restarted: Vec<String>,
     stop_after: Option<Phase>,
 ) -> anyhow::Result<Option<Phase>> {
     let transport = &*target.transport;
@@ -231,6 +232,7 @@ pub(super) fn run_rotation(
         user: user.word().to_owned(),
         done: Phase::Prepare,
         password: password.clone(),
+        restarted,
     };
     record(target, &journal)?;
     transport.also_accept(key, &password);
@@ -249,17 +251,22 @@ pub(super) fn run_rotation(
     // members
     transport.store_password(key, &password)?;
     if user != RotationUser::App {
-        for member in transport.members() {
-            let answer = transport.patroni(&member, &Request::reload())?;
-            anyhow::ensure!(
-                (200..300).contains(&answer.status),
-                "{member}'s Patroni refused the reload: {}",
-                answer.status
-            );
+        match transport.pickup() {
+            Pickup::Reload => {
+                for member in transport.members() {
+                    let answer = transport.patroni(&member, &Request::reload())?;
+                    anyhow::ensure!(
+                        (200..300).contains(&answer.status),
+                        "{member}'s Patroni refused the reload: {}",
+                        answer.status
+                    );
+                }
+                // Patroni rewrites .pgpass (which replicas connect with) on its next loop.
+                let loop_wait = transport.config()?["loop_wait"].as_u64().unwrap_or(10);
+                std::thread::sleep(Duration::from_secs(loop_wait + 1));
+            }
+            Pickup::Restart => restart_members(target, &mut journal)?,
         }
-        // Patroni rewrites .pgpass (which replicas connect with) on its next loop.
-        let loop_wait = transport.config()?["loop_wait"].as_u64().unwrap_or(10);
-        std::thread::sleep(Duration::from_secs(loop_wait + 1));
     }
     journal.done = Phase::Members;
     record(target, &journal)?;
@@ -289,6 +296,30 @@ pub(super) fn run_rotation(
     }
     std::fs::remove_file(journal_path(target)?)?;
     Ok(None)
+}
+
+/// Restarts, in the rolling order, every member the journal does not record as
+/// restarted, recording each one as it comes back streaming.
+fn restart_members(target: &Target, journal: &mut Journal) -> anyhow::Result<()> {
+    let transport = &*target.transport;
+    let pending: Vec<String> = transport
+        .members()
+        .into_iter()
+        .filter(|m| !journal.restarted.contains(m))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let plan = plan_recreate(&transport.view()?, &pending).map_err(|r| refused(&r))?;
+    let policy = policy(transport)?;
+    for step in &plan.steps {
+        execute(target, std::slice::from_ref(step), &policy)?;
+        if let Step::Recreate { member } = step {
+            journal.restarted.push(member.clone());
+            record(target, journal)?;
+        }
+    }
+    Ok(())
 }
 
 /// The new password from standard input: one line, its line ending dropped.

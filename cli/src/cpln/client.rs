@@ -29,6 +29,8 @@ pub(crate) struct Api {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    /// The `Location` header: where a created object (a command) is.
+    pub(crate) location: Option<String>,
 }
 
 impl Api {
@@ -73,7 +75,12 @@ impl Api {
 
     /// GET a path of the endpoint; `None` when it does not exist (404).
     pub(crate) fn get(&self, path: &str) -> anyhow::Result<Option<Value>> {
-        self.get_url(&format!("{}{path}", self.endpoint))
+        self.get_url(&self.url(path))
+    }
+
+    /// The API's URL of `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
     }
 
     /// GET an absolute URL (a deployment's `remote`) with the same credential.
@@ -154,13 +161,22 @@ impl Api {
         }
         let response = request.send()?;
         let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text()?;
         let body = if (200..300).contains(&status) {
             serde_json::from_str(&text).unwrap_or(Value::Null)
         } else {
             Value::String(text)
         };
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            location,
+        })
     }
 }
 

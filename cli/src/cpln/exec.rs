@@ -17,6 +17,20 @@ use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 use super::Api;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The command did not start: the socket could not be opened or the terminal server
+/// could not create the session (a container starting or stopping). Trying again is
+/// safe, which is not true of a command cut off midway.
+#[derive(Debug)]
+pub(crate) struct NotStarted(pub(crate) String);
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotStarted {}
 /// Output a command may send back; Patroni's and psql's answers are far smaller.
 const MAX_OUTPUT: usize = 16 << 20;
 
@@ -36,7 +50,12 @@ pub(crate) fn run(
     let nonce = nonce();
     let command = wrap(script, &nonce);
     let url = socket_url(remote);
-    let mut socket = open(&url, deadline).with_context(|| format!("exec into {pod}"))?;
+    let mut socket = open(&url, deadline).map_err(|e| {
+        anyhow::Error::new(NotStarted(format!(
+            "exec into {pod}: {}",
+            api.redact(&format!("{e:#}"))
+        )))
+    })?;
     let frame = first_frame(api.token(), place, pod, &command, &nonce, input.is_some());
     socket.send(Message::text(frame.to_string()))?;
     if let Some(input) = input {
@@ -92,8 +111,14 @@ pub(crate) fn run(
         );
     }
     let text = String::from_utf8_lossy(&output);
-    finished(&text, &nonce)
-        .map_err(|e| anyhow::anyhow!("exec into {pod}: {}", api.redact(&e.to_string())))
+    finished(&text, &nonce).map_err(|e| {
+        let message = format!("exec into {pod}: {}", api.redact(&e.to_string()));
+        if e.not_started() {
+            anyhow::Error::new(NotStarted(message))
+        } else {
+            anyhow::anyhow!(message)
+        }
+    })
 }
 
 /// `https://host` → `wss://host/exec` (and `http` → `ws`, for a terminal server on

@@ -10,9 +10,12 @@ use postgres_ha_core::cpln::exec::{
     login_accepted, login_input, login_script, patroni_answer, patroni_input, patroni_script,
     psql_input, psql_script,
 };
-use postgres_ha_core::cpln::{ApiRequest, Kind, Method, delete_volume_request, scale_request};
+use postgres_ha_core::cpln::{
+    ApiRequest, CommandStage, Kind, Method, delete_volume_request, scale_request,
+    stop_replica_request,
+};
 use postgres_ha_core::local::Reach;
-use postgres_ha_core::operate::{Answer, Login, Request, Sql};
+use postgres_ha_core::operate::{Answer, Login, Pickup, RECREATE_WAIT, Request, Sql};
 use postgres_ha_core::render::{
     CredentialKey, MEMBER_HOME, Names, POSTGRES_PORT, replica_host, service_host,
 };
@@ -29,6 +32,9 @@ const READ_SECONDS: u64 = 10;
 const SQL_TIMEOUT: Duration = Duration::from_secs(120);
 /// What the exec round trip itself may add.
 const EXEC_MARGIN: Duration = Duration::from_secs(20);
+/// Tries of an exec that did not start, and the pause between them.
+const EXEC_ATTEMPTS: u32 = 4;
+const EXEC_RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// Longest the platform may take to start or remove members after a scale (a new
 /// member's volume is provisioned first).
 const SCALE_WAIT: Duration = Duration::from_secs(600);
@@ -41,6 +47,9 @@ pub(crate) struct ControlPlane {
     remote: String,
     /// The replicas, in index order; re-read after a scale.
     members: RwLock<Vec<String>>,
+    /// A superuser password to try before the container's own (a rotation's new one,
+    /// which members not restarted yet do not have).
+    superuser_first: RwLock<Option<String>>,
 }
 
 /// The replicas the platform lists for `workload`, in index order.
@@ -99,6 +108,7 @@ impl ControlPlane {
             location,
             remote,
             members: RwLock::new(members),
+            superuser_first: RwLock::new(None),
         })
     }
 
@@ -178,6 +188,9 @@ impl ControlPlane {
         Ok(secret["data"].clone())
     }
 
+    /// Runs `script` in `member`'s container. An exec that did not start (the
+    /// socket, or a container starting or stopping) is tried again while the time
+    /// allows; one that started is never repeated.
     fn exec(
         &self,
         member: &str,
@@ -185,15 +198,30 @@ impl ControlPlane {
         input: Option<&str>,
         timeout: Duration,
     ) -> anyhow::Result<(String, i32)> {
-        exec::run(
-            &self.conn.api,
-            &self.remote,
-            &self.conn.place,
-            member,
-            script,
-            input,
-            timeout,
-        )
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match exec::run(
+                &self.conn.api,
+                &self.remote,
+                &self.conn.place,
+                member,
+                script,
+                input,
+                left.max(Duration::from_secs(1)),
+            ) {
+                Err(error)
+                    if error.downcast_ref::<exec::NotStarted>().is_some()
+                        && attempt + 1 < EXEC_ATTEMPTS
+                        && left > EXEC_RETRY_PAUSE =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(EXEC_RETRY_PAUSE);
+                }
+                result => return result,
+            }
+        }
     }
 
     fn member(&self, name: &str) -> anyhow::Result<()> {
@@ -210,13 +238,6 @@ impl ControlPlane {
 fn index_of(member: &str) -> Option<&str> {
     let digits = member.len() - member.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     (digits > 0).then(|| &member[member.len() - digits..])
-}
-
-/// What Control Plane cannot do through this transport yet.
-fn not_yet(what: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{what} on Control Plane is not available yet; it runs on the local target (--local)"
-    )
 }
 
 impl Transport for ControlPlane {
@@ -249,10 +270,11 @@ impl Transport for ControlPlane {
 
     fn sql(&self, member: &str, sql: &Sql) -> anyhow::Result<String> {
         self.member(member)?;
+        let first = self.superuser_first.read().ok().and_then(|p| p.clone());
         let (output, status) = self.exec(
             member,
             &psql_script(),
-            Some(&psql_input(sql)),
+            Some(&psql_input(sql, first.as_deref())),
             SQL_TIMEOUT + EXEC_MARGIN,
         )?;
         anyhow::ensure!(
@@ -337,8 +359,14 @@ impl Transport for ControlPlane {
         }
     }
 
-    fn also_accept(&self, _key: CredentialKey, _password: &str) {
-        // Members use the passwords in their own environment; nothing to remember.
+    fn also_accept(&self, key: CredentialKey, password: &str) {
+        // Patroni requests use each container's own REST API password, which matches
+        // its own Patroni; only SQL meets a database that already has the new one.
+        if key == CredentialKey::Superuser
+            && let Ok(mut first) = self.superuser_first.write()
+        {
+            *first = Some(password.to_owned());
+        }
     }
 
     fn app_values(&self) -> anyhow::Result<Vec<u8>> {
@@ -358,12 +386,8 @@ impl Transport for ControlPlane {
     }
 
     fn store_password(&self, key: CredentialKey, password: &str) -> anyhow::Result<()> {
-        // Members read the internal passwords from their environment at start: a
-        // change needs every member restarted with the new secret, which this
-        // transport does not drive yet. The application's is only kept here.
-        if key != CredentialKey::App {
-            return Err(not_yet("changing an internal password"));
-        }
+        // Members read the internal passwords from their environment at start: the
+        // rotation then restarts each one (`pickup`).
         let request = ApiRequest {
             method: Method::Patch,
             path: Kind::Secret.item(&self.conn.place, &self.names.credentials),
@@ -371,6 +395,55 @@ impl Transport for ControlPlane {
         };
         self.conn.api.send(&request)?;
         Ok(())
+    }
+
+    fn recreate(&self, member: &str) -> anyhow::Result<()> {
+        self.member(member)?;
+        let workload = Kind::Workload.item(&self.conn.place, &self.names.postgres);
+        let reply = self.conn.api.send(&stop_replica_request(
+            &self.conn.place,
+            &self.names.postgres,
+            member,
+            &self.location,
+        ))?;
+        // The command's own address: the Location header, else its id.
+        let command = match (&reply.location, reply.body["id"].as_str()) {
+            (Some(location), _) if location.starts_with("http") => location.clone(),
+            (Some(path), _) => self.conn.api.url(path),
+            (None, Some(id)) => self.conn.api.url(&format!("{workload}/-command/{id}")),
+            (None, None) => anyhow::bail!("stopping {member}: the API did not say which command"),
+        };
+        // The platform acts on a stop within about 90 s; once the command completed,
+        // the old container is gone and the member that answers is the new one.
+        let deadline = Instant::now() + Duration::from_secs(u64::from(RECREATE_WAIT));
+        loop {
+            let state = self
+                .conn
+                .api
+                .get_url(&command)?
+                .with_context(|| format!("the command stopping {member} vanished"))?;
+            match CommandStage::of(&state) {
+                CommandStage::Completed => return Ok(()),
+                CommandStage::Ended => anyhow::bail!(
+                    "the platform did not stop {member}: the command is {}",
+                    state["lifecycleStage"].as_str().unwrap_or("ended")
+                ),
+                CommandStage::Underway => {}
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the platform has not stopped {member} within {RECREATE_WAIT} s (`cpln workload \
+                 get-deployments {}` shows why)",
+                self.names.postgres
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    fn pickup(&self) -> Pickup {
+        // The workload's environment refers to the secret; a container takes its
+        // values when it starts.
+        Pickup::Restart
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use postgres_ha_core::local::member_name;
-use postgres_ha_core::operate::{Answer, Login, Method, Request, Sql};
+use postgres_ha_core::operate::{Answer, Login, Method, Pickup, Request, Sql};
 use postgres_ha_core::render::{CredentialKey, RESTAPI_USER, SUPERUSER};
 use postgres_ha_core::replace_scalar;
 
@@ -218,6 +218,25 @@ impl Transport for Loopback {
     fn remove_members(&self, members: &[String], purge: bool) -> anyhow::Result<()> {
         super::scale::shrink(&self.cluster, members, purge)?;
         self.refresh()
+    }
+
+    fn recreate(&self, member: &str) -> anyhow::Result<()> {
+        self.member(member)?;
+        let index = postgres_ha_core::local::member_index(&self.cluster.name, member)
+            .with_context(|| format!("{member} is not a member name of this cluster"))?;
+        anyhow::ensure!(
+            !self.cluster.load_held().contains(&index),
+            "{member} is held down by `local stop`; `local start` it first"
+        );
+        // A clean stop (Patroni hands over or stops its PostgreSQL), then a start.
+        super::lifecycle::hold_members(&self.cluster, &[index], true)?;
+        super::lifecycle::hold_members(&self.cluster, &[index], false)
+    }
+
+    fn pickup(&self) -> Pickup {
+        // Patroni reads the passwords from its configuration file (see
+        // `write_member_config`), and a reload re-reads it.
+        Pickup::Reload
     }
 
     fn patroni(&self, member: &str, request: &Request) -> anyhow::Result<Answer> {

@@ -242,6 +242,47 @@ pub fn delete_volume_request(
     }
 }
 
+/// The command that stops one replica of a workload; the platform starts it again,
+/// with the secrets' current values in its environment.
+#[must_use]
+pub fn stop_replica_request(
+    at: &Place,
+    workload: &str,
+    replica: &str,
+    location: &str,
+) -> ApiRequest {
+    ApiRequest {
+        method: Method::Post,
+        path: format!("{}/-command", Kind::Workload.item(at, workload)),
+        body: Some(serde_json::json!({
+            "type": "stopReplica",
+            "spec": {"replica": replica, "location": location},
+        })),
+    }
+}
+
+/// Where a workload or volume set command stands (`lifecycleStage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandStage {
+    /// Pending or running: wait.
+    Underway,
+    Completed,
+    /// Failed or cancelled.
+    Ended,
+}
+
+impl CommandStage {
+    /// The stage of a command object as the API returns it.
+    #[must_use]
+    pub fn of(command: &serde_json::Value) -> Self {
+        match command["lifecycleStage"].as_str() {
+            Some("completed") => Self::Completed,
+            Some("failed" | "cancelled") => Self::Ended,
+            _ => Self::Underway,
+        }
+    }
+}
+
 /// The pause before retry `attempt` (0-based), in milliseconds: doubling from 1 s with
 /// up to 1 s of jitter (`jitter` in 0..1000, the caller's randomness), at most 20 s.
 #[must_use]
@@ -253,6 +294,27 @@ pub fn backoff_ms(attempt: u32, jitter: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_replica_is_a_command_whose_stage_says_when_it_is_done() {
+        let at = Place {
+            org: "o".into(),
+            gvc: "g".into(),
+        };
+        let request = stop_replica_request(&at, "db-postgres", "db-postgres-1", "aws-us-east-2");
+        assert_eq!(request.method, Method::Post);
+        assert_eq!(request.path, "/org/o/gvc/g/workload/db-postgres/-command");
+        assert_eq!(
+            request.body.unwrap()["spec"],
+            serde_json::json!({"replica": "db-postgres-1", "location": "aws-us-east-2"})
+        );
+        let stage = |s: &str| CommandStage::of(&serde_json::json!({"lifecycleStage": s}));
+        assert_eq!(stage("pending"), CommandStage::Underway);
+        assert_eq!(stage("running"), CommandStage::Underway);
+        assert_eq!(stage("completed"), CommandStage::Completed);
+        assert_eq!(stage("failed"), CommandStage::Ended);
+        assert_eq!(stage("cancelled"), CommandStage::Ended);
+    }
 
     #[test]
     fn paths_follow_each_kinds_scope() {

@@ -89,6 +89,15 @@ impl std::fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+impl ExecError {
+    /// Whether the command never started and trying again is safe: the terminal
+    /// server could not create the session (the container is starting or gone).
+    #[must_use]
+    pub fn not_started(&self) -> bool {
+        matches!(self, Self::Refused(message) if message.starts_with(BACKEND_ERRORS[2]))
+    }
+}
+
 /// The command's output (stdout and stderr together, as the platform sends them) and
 /// its exit status, from everything the socket delivered.
 pub fn finished(output: &str, nonce: &str) -> Result<(String, i32), ExecError> {
@@ -174,23 +183,34 @@ pub fn patroni_answer(output: &str) -> Option<Answer> {
     })
 }
 
-/// A script that runs SQL as the superuser on the member's own PostgreSQL; psql
-/// reads the statements (and the variables, set first) on standard input.
+/// A script that runs SQL as the superuser on the member's own PostgreSQL. Standard
+/// input holds a password to try first, NUL-terminated (empty for none: during a
+/// rotation, a member not yet restarted has the old one in its environment while the
+/// database already takes the new one), then the statements ([`psql_input`]). A
+/// refused password moves on to the environment's.
 #[must_use]
 pub fn psql_script() -> String {
     format!(
-        "PGPASSWORD=\"${}\" PGCONNECT_TIMEOUT=3 PGAPPNAME=cpln-postgres-ha psql -h 127.0.0.1 \
-         -p {POSTGRES_PORT} -U {SUPERUSER} -d postgres --no-psqlrc --no-align --tuples-only \
-         --quiet -v ON_ERROR_STOP=1 -f -",
-        env_of(crate::render::CredentialKey::Superuser)
+        r#"IFS= read -r -d '' first; input="$(cat)"
+for password in ${{first:+"$first"}} "${env}"; do
+out="$(printf '%s\n' "$input" | PGPASSWORD="$password" PGCONNECT_TIMEOUT=3 PGAPPNAME=cpln-postgres-ha psql -h 127.0.0.1 -p {POSTGRES_PORT} -U {SUPERUSER} -d postgres --no-psqlrc --no-align --tuples-only --quiet -v ON_ERROR_STOP=1 -f - 2>&1)"; code=$?
+case "$code $out" in
+"0 "*) printf '%s\n' "$out"; exit 0 ;;
+*'password authentication failed'*) continue ;;
+esac
+printf '%s\n' "$out"; exit "$code"
+done
+printf '%s\n' "$out"; exit 1"#,
+        env = env_of(crate::render::CredentialKey::Superuser)
     )
 }
 
-/// `psql_script`'s standard input: each variable as a `\set` (quoted as psql reads
-/// quoted meta-command arguments), then the statement.
+/// `psql_script`'s standard input: the password to try first (`None`: the
+/// environment's only), then each variable as a `\set` (quoted as psql reads quoted
+/// meta-command arguments), then the statement.
 #[must_use]
-pub fn psql_input(sql: &Sql) -> String {
-    let mut input = String::new();
+pub fn psql_input(sql: &Sql, first: Option<&str>) -> String {
+    let mut input = format!("{}\0", first.unwrap_or_default());
     for (name, value) in &sql.variables {
         let mut escaped = String::with_capacity(value.len());
         for c in value.chars() {
@@ -278,6 +298,19 @@ mod tests {
             finished("x\n__postgres_ha_end_zz 0\n", "n1"),
             Err(ExecError::Unfinished(_))
         ));
+        assert!(
+            finished(
+                "Failed to create terminal session: no pod, exit code 1\n",
+                "n1"
+            )
+            .unwrap_err()
+            .not_started()
+        );
+        assert!(
+            !finished("Unauthorized: no, exit code 1\n", "n1")
+                .unwrap_err()
+                .not_started()
+        );
         assert_eq!(
             finished("Unauthorized: no exec permission, exit code 1\n", "n1"),
             Err(ExecError::Refused(
@@ -327,10 +360,11 @@ mod tests {
             variables: vec![("v", "it's a \\ test\nok".into())],
         };
         assert_eq!(
-            psql_input(&sql),
-            "\\set v 'it''s a \\\\ test\\nok'\nSELECT :'v';\n"
+            psql_input(&sql, None),
+            "\0\\set v 'it''s a \\\\ test\\nok'\nSELECT :'v';\n"
         );
-        assert!(psql_script().contains("PGPASSWORD=\"$PATRONI_SUPERUSER_PASSWORD\""));
-        assert!(!psql_script().contains('\n'));
+        assert!(psql_input(&sql, Some("new")).starts_with("new\0\\set v"));
+        assert!(psql_script().contains(r#""$PATRONI_SUPERUSER_PASSWORD"; do"#));
+        assert!(psql_script().contains("-p 5432 -U postgres"));
     }
 }

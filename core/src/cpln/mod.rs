@@ -10,8 +10,8 @@ pub mod exec;
 mod readiness;
 
 pub use api::{
-    ApiError, ApiRequest, Kind, Method, Place, backoff_ms, delete_volume_request, retryable,
-    scale_request,
+    ApiError, ApiRequest, CommandStage, Kind, Method, Place, backoff_ms, delete_volume_request,
+    retryable, scale_request, stop_replica_request,
 };
 pub use context::{
     Asked, Context, ContextError, Credential, DEFAULT_ENDPOINT, Profile, REFRESH_MARGIN_SECONDS,

@@ -13,10 +13,11 @@ mod wait;
 pub use apply::{Change, Diff, Effect, diff_values};
 pub use model::{ClusterView, Lag, Member, MemberStatus, ParseError, Role, State};
 pub use plan::{
-    FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, On, Plan, Policy, REINIT_WAIT,
-    RESTART_WAIT, Refusal, ScaleInput, Step, choose_candidate, fast_demote_marker, plan_failover,
-    plan_pause, plan_reinit, plan_reload, plan_restart, plan_scale, plan_switchover,
+    FAST_DEMOTE_MARKER, FAST_DEMOTE_SECONDS, HANDOVER_WAIT, On, Plan, Policy, RECREATE_WAIT,
+    REINIT_WAIT, RESTART_WAIT, Refusal, ScaleInput, Step, choose_candidate, fast_demote_marker,
+    plan_failover, plan_pause, plan_recreate, plan_reinit, plan_reload, plan_restart, plan_scale,
+    plan_switchover,
 };
 pub use request::{Answer, HandoverAnswer, Method, Request, Sql};
-pub use rotate::{Journal, Login, Phase, RotationUser};
+pub use rotate::{Journal, Login, Phase, Pickup, RotationUser};
 pub use wait::{Condition, all_streaming, leader_is};

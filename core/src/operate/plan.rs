@@ -61,6 +61,8 @@ pub fn fast_demote_marker(member: &str, now_epoch: u64) -> String {
 pub const HANDOVER_WAIT: u32 = 60;
 pub const RESTART_WAIT: u32 = 180;
 pub const REINIT_WAIT: u32 = 900;
+/// The platform takes up to about 90 s to act on a replica stop, then starts it again.
+pub const RECREATE_WAIT: u32 = 600;
 
 /// Which member a step acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +108,10 @@ pub enum Step {
     /// background, so the step lasts until the member runs again, with a new
     /// postmaster, as a streaming replica.
     Reinitialize { member: String },
+    /// Stop the member's processes so that they start afresh from what the target
+    /// keeps (on Control Plane the platform recreates the replica, with the secret's
+    /// current values in its environment), then wait until it streams again.
+    Recreate { member: String },
     /// Add `count` members (the target gives them names, addresses and storage).
     AddMembers { count: usize },
     /// Stop these members cleanly, unregister them and forget them; delete their
@@ -149,6 +155,12 @@ impl fmt::Display for Step {
             Step::Reinitialize { member } => write!(
                 f,
                 "on {member}: POST /reinitialize, then wait until it streams again (at most {REINIT_WAIT} s)"
+            ),
+            Step::Recreate { member } => write!(
+                f,
+                "on {member}: stop it so that it starts afresh (on Control Plane the platform \
+                 recreates the replica with the secret's current values), then wait until it \
+                 streams again (at most {RECREATE_WAIT} s)"
             ),
             Step::AddMembers { count } => write!(
                 f,
@@ -368,10 +380,13 @@ pub fn plan_failover(
 /// `restart [--member M]`: replicas one at a time, then one switchover, then the old
 /// leader, so clients see a single short write gap instead of a restart's.
 pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refusal> {
-    let leader = require_leader(view)?;
-    let count = view.members.len();
+    let targets = match only {
+        Some(name) => vec![require_member(view, name)?.name.clone()],
+        None => view.members.iter().map(|m| m.name.clone()).collect(),
+    };
+    let leader = require_leader(view)?.name.clone();
     let restart = |name: &str| {
-        [
+        vec![
             Step::Patroni {
                 on: name.into(),
                 request: Request::restart(),
@@ -382,15 +397,76 @@ pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refu
             },
         ]
     };
-    let mut steps = Vec::new();
-    let targets: Vec<&str> = match only {
-        Some(name) => vec![require_member(view, name)?.name.as_str()],
-        None => view.members.iter().map(|m| m.name.as_str()).collect(),
-    };
-    for name in targets.iter().filter(|n| **n != leader.name) {
-        steps.extend(restart(name));
+    // The old leader finishes its demotion and follows the new one before Patroni
+    // takes another request for it.
+    let handed = Condition::LeaderIsNot(leader.clone()).and(Condition::Streaming(leader.clone()));
+    let steps = rolling(view, &targets, restart, handed)?;
+    Ok(Plan {
+        summary: match only {
+            Some(name) if *name == leader => {
+                format!("restart the leader {name} after a switchover")
+            }
+            Some(name) => format!("restart {name}"),
+            None => format!(
+                "rolling restart of {} members, the leader last",
+                view.members.len()
+            ),
+        },
+        steps,
+    })
+}
+
+/// `restart --recreate`, and a rotation where members read passwords from their
+/// environment: the `targets` (every member when empty) stopped and started afresh in
+/// the rolling order, the leader after a switchover.
+pub fn plan_recreate(view: &ClusterView, targets: &[String]) -> Result<Plan, Refusal> {
+    for name in targets {
+        require_member(view, name)?;
     }
-    if targets.contains(&leader.name.as_str()) {
+    let targets: Vec<String> = if targets.is_empty() {
+        view.members.iter().map(|m| m.name.clone()).collect()
+    } else {
+        targets.to_vec()
+    };
+    let leader = require_leader(view)?.name.clone();
+    let recreate = |name: &str| {
+        vec![Step::Recreate {
+            member: name.to_owned(),
+        }]
+    };
+    // Once another member leads, the old leader is recreated at once: with a rotated
+    // replication password it could not follow the new leader before.
+    let handed = Condition::LeaderIsNot(leader);
+    let steps = rolling(view, &targets, recreate, handed)?;
+    Ok(Plan {
+        summary: format!(
+            "stop and start afresh {}, the leader last",
+            if targets.len() == view.members.len() {
+                format!("all {} members", targets.len())
+            } else {
+                targets.join(", ")
+            }
+        ),
+        steps,
+    })
+}
+
+/// The rolling order both restarts share: each replica among `targets` (`each` gives
+/// its steps), then, if the leader is a target, a switchover, a wait until `handed`,
+/// and the old leader's own steps; last, a wait until every member streams.
+fn rolling(
+    view: &ClusterView,
+    targets: &[String],
+    each: impl Fn(&str) -> Vec<Step>,
+    handed: Condition,
+) -> Result<Vec<Step>, Refusal> {
+    let leader = require_leader(view)?;
+    let count = view.members.len();
+    let mut steps = Vec::new();
+    for name in targets.iter().filter(|n| **n != leader.name) {
+        steps.extend(each(name));
+    }
+    if targets.contains(&leader.name) {
         if count < 2 {
             return Err(Refusal::new(
                 "the leader is the only member: restarting it stops writes for the whole restart",
@@ -403,29 +479,17 @@ pub fn plan_restart(view: &ClusterView, only: Option<&str>) -> Result<Plan, Refu
             among: Vec::new(),
             scheduled: None,
         });
-        // The old leader finishes its demotion and follows the new one before
-        // Patroni takes another request for it.
         steps.push(Step::Wait {
-            until: Condition::LeaderIsNot(leader.name.clone())
-                .and(Condition::Streaming(leader.name.clone())),
+            until: handed,
             seconds: RESTART_WAIT,
         });
-        steps.extend(restart(&leader.name));
+        steps.extend(each(&leader.name));
     }
     steps.push(Step::Wait {
         until: all_streaming(count),
         seconds: RESTART_WAIT,
     });
-    Ok(Plan {
-        summary: match only {
-            Some(name) if *name == leader.name => {
-                format!("restart the leader {name} after a switchover")
-            }
-            Some(name) => format!("restart {name}"),
-            None => format!("rolling restart of {count} members, the leader last"),
-        },
-        steps,
-    })
+    Ok(steps)
 }
 
 /// What `scale` needs besides the cluster view.
@@ -793,6 +857,43 @@ mod tests {
         );
         let one = plan_restart(&healthy(), Some("b")).unwrap();
         assert_eq!(one.steps.len(), 3);
+    }
+
+    #[test]
+    fn recreating_does_replicas_then_the_old_leader_once_another_leads() {
+        let plan = plan_recreate(&healthy(), &[]).unwrap();
+        let kinds: Vec<String> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Recreate { member } => format!("recreate {member}"),
+                Step::Switchover { leader, .. } => format!("switchover {leader}"),
+                Step::Wait { until, .. } => format!("wait {until}"),
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "recreate b",
+                "recreate c",
+                "switchover a",
+                "wait a member other than a leads",
+                "recreate a",
+                "wait 3 members, every replica streaming",
+            ]
+        );
+        assert_eq!(
+            plan.summary,
+            "stop and start afresh all 3 members, the leader last"
+        );
+        // A resumed rotation recreates only the members still to do.
+        let rest = plan_recreate(&healthy(), &["a".to_owned()]).unwrap();
+        assert_eq!(rest.steps.len(), 4);
+        assert!(plan_recreate(&healthy(), &["zz".to_owned()]).is_err());
+        let alone = view(&[("a", "leader", "running", None)]);
+        assert!(plan_recreate(&alone, &[]).is_err());
+        assert!(plan.steps[0].to_string().contains("at most 600 s"));
     }
 
     #[test]

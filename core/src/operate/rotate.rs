@@ -98,6 +98,16 @@ pub enum Login {
     RestApi,
 }
 
+/// How members take a changed internal password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pickup {
+    /// From their configuration file, on a reload (the local cluster).
+    Reload,
+    /// From their environment, at start (Control Plane fills it from the secret): each
+    /// member is stopped and started afresh, in the rolling order.
+    Restart,
+}
+
 /// The phases in order; the journal records the last one done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,7 +118,8 @@ pub enum Phase {
     Prepare,
     /// The role's password is changed on the leader (it reaches replicas by WAL).
     Database,
-    /// The password is stored and in every member's configuration, reloaded.
+    /// The password is stored, and every member has taken it (a reload, or a restart
+    /// per [`Pickup`]).
     Members,
     /// The new password logs in, the old one is refused.
     Verify,
@@ -141,7 +152,7 @@ impl Phase {
 
     /// What the phase does, for the plan a user confirms.
     #[must_use]
-    pub fn describe(self, user: RotationUser) -> &'static str {
+    pub fn describe(self, user: RotationUser, pickup: Pickup) -> &'static str {
         match (self, user) {
             (Phase::Preflight, _) => "check the cluster is healthy and the new password acceptable",
             (Phase::Prepare, _) => "record the rotation (user, new password) before acting",
@@ -152,10 +163,17 @@ impl Phase {
             (Phase::Members, RotationUser::App) => {
                 "store the new password with the cluster's values"
             }
-            (Phase::Members, _) => {
-                "store the new password, write it into every member's configuration, reload \
-                 every Patroni and wait one loop for .pgpass"
-            }
+            (Phase::Members, _) => match pickup {
+                Pickup::Reload => {
+                    "store the new password, write it into every member's configuration, \
+                     reload every Patroni and wait one loop for .pgpass"
+                }
+                Pickup::Restart => {
+                    "store the new password in the release's secret, then stop and start \
+                     afresh each member (the platform recreates it with the secret's values): \
+                     replicas one at a time, then a switchover, then the old leader"
+                }
+            },
             (Phase::Verify, _) => "check the new password logs in and the old one is refused",
         }
     }
@@ -176,6 +194,10 @@ pub struct Journal {
     /// The last phase done.
     pub done: Phase,
     pub password: String,
+    /// Members already restarted with the new password (with [`Pickup::Restart`]): a
+    /// resumed rotation skips them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<String>,
 }
 
 impl fmt::Debug for Journal {
@@ -183,6 +205,7 @@ impl fmt::Debug for Journal {
         f.debug_struct("Journal")
             .field("user", &self.user)
             .field("done", &self.done)
+            .field("restarted", &self.restarted)
             .finish_non_exhaustive()
     }
 }
@@ -225,11 +248,17 @@ mod tests {
             user: "superuser".into(),
             done: Phase::Prepare,
             password: "s3cret-s3cret-s3cret".into(),
+            restarted: Vec::new(),
         };
         assert!(!format!("{journal:?}").contains("s3cret"));
         let text = serde_json::to_string(&journal).unwrap();
         assert!(text.contains(r#""done":"prepare""#));
         assert!(Phase::Database > Phase::Prepare);
+        // A journal from before restarts were recorded still reads.
+        let old: Journal =
+            serde_json::from_str(r#"{"user":"superuser","done":"members","password":"x"}"#)
+                .unwrap();
+        assert!(old.restarted.is_empty());
     }
 
     #[test]
