@@ -311,6 +311,11 @@ impl FakeCpln {
             .collect()
     }
 
+    /// Every command posted, in order, as the API shows it (`id`, `lifecycleStage` …).
+    pub fn commands_posted(&self) -> Vec<Value> {
+        self.shared.lock().commands.clone()
+    }
+
     /// The commands the platform has not acted on yet (`lifecycleStage` pending), as
     /// the API shows them (`id`, `type`, `spec` …).
     pub fn pending_commands(&self) -> Vec<Value> {

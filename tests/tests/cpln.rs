@@ -665,12 +665,14 @@ fn recreate(api: &FakeCpln, exec: &FakeExec, cluster: &Local, command: &Value, s
 /// the members running, the local cluster grows or shrinks to it (the platform starts
 /// a replica on a new volume, or stops the highest ones and keeps their volumes) and
 /// the terminal server lists the members it has; a replica stop is carried out by
-/// [`recreate`].
+/// [`recreate`], except that the command numbered `fail` (in the order posted) fails
+/// without stopping anything.
 fn play_the_platform(
     api: &FakeCpln,
     exec: &FakeExec,
     cluster: &Local,
     stop: &std::sync::atomic::AtomicBool,
+    fail: &std::sync::atomic::AtomicUsize,
 ) {
     let workload = format!("{}-postgres", cluster.name);
     let secret = format!("{}-credentials", cluster.name);
@@ -696,7 +698,13 @@ fn play_the_platform(
             exec.set_members(members_of(cluster, &cluster.status()));
         }
         for command in api.pending_commands() {
-            if command["type"] == "stopReplica" {
+            let number = api
+                .commands_posted()
+                .iter()
+                .position(|c| c["id"] == command["id"]);
+            if number == Some(fail.load(std::sync::atomic::Ordering::Relaxed)) {
+                api.finish_command(command["id"].as_str().unwrap(), "failed");
+            } else if command["type"] == "stopReplica" {
                 recreate(api, exec, cluster, &command, &secret);
             }
         }
@@ -1015,8 +1023,9 @@ fn day_two_commands_reach_real_patroni_through_the_exec_socket() {
     // the local cluster, following the fake API) starts or removes the highest
     // members, and the plan waits until they stream or are gone.
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let never = std::sync::atomic::AtomicUsize::new(usize::MAX);
     std::thread::scope(|scope| {
-        let platform = scope.spawn(|| play_the_platform(api, exec, cluster, &stop));
+        let platform = scope.spawn(|| play_the_platform(api, exec, cluster, &stop, &never));
         for replicas in ["4", "3"] {
             let scaled =
                 release.cli(&["scale", "cp", "--replicas", replicas, "--yes", "-o", "json"]);
@@ -1077,11 +1086,12 @@ fn internal_passwords_rotate_on_control_plane_by_recreating_each_member() {
         .cluster
         .start_writer(Local::member(&release.status, "leader").unwrap(), 600);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let fail = std::sync::atomic::AtomicUsize::new(usize::MAX);
     let mut outputs = Vec::new();
     let mut rotated = Vec::new();
     std::thread::scope(|scope| {
         let platform = scope.spawn(|| {
-            play_the_platform(&release.api, &release.exec, &release.cluster, &stop);
+            play_the_platform(&release.api, &release.exec, &release.cluster, &stop, &fail);
         });
         for (user, key) in [
             ("replication", CredentialKey::Replication),
@@ -1127,6 +1137,32 @@ fn internal_passwords_rotate_on_control_plane_by_recreating_each_member() {
             ));
             outputs.push(done);
         }
+        // The platform fails to stop the second member: the rotation stops there with
+        // the reason, and a rerun finishes it, restarting only the members not done.
+        let before = release.api.commands().len();
+        fail.store(before + 1, std::sync::atomic::Ordering::Relaxed);
+        let failed = release.cli(&[
+            "rotate-password",
+            "cq",
+            "--user",
+            "rewind",
+            "--generate",
+            "--yes",
+        ]);
+        expect(&failed, 2, "did not stop");
+        let first = release.api.commands()[before]["spec"]["replica"].clone();
+        let resumed = release.cli(&["rotate-password", "cq", "--user", "rewind", "--yes"]);
+        expect(&resumed, 0, "done: finish rotating the rewind password");
+        let again: Vec<Value> = release.api.commands()[before + 2..]
+            .iter()
+            .map(|c| c["spec"]["replica"].clone())
+            .collect();
+        assert_eq!(again.len(), 2, "{again:?}");
+        assert!(
+            !again.contains(&first),
+            "{first} was restarted twice: {again:?}"
+        );
+        outputs.extend([failed, resumed]);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         platform.join().unwrap();
     });
