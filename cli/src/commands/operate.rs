@@ -973,7 +973,17 @@ fn reinitialize(
 
 /// Stops a member so that it starts afresh, and waits until it streams again.
 fn recreate(transport: &dyn Transport, member: &str, progress: &ProgressBar) -> anyhow::Result<()> {
-    let before = member_status(transport, member).and_then(|s| s.postmaster_start_time);
+    // The postmaster to see replaced. A leader just demoted may be between two: wait
+    // a little for the second, or its start could pass for the new container's. (A
+    // member whose Patroni cannot log in, its superuser password rotated, has none.)
+    let settle = Instant::now() + Duration::from_secs(10);
+    let before = loop {
+        let known = member_status(transport, member).and_then(|s| s.postmaster_start_time);
+        if known.is_some() || Instant::now() > settle {
+            break known;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     progress.set_message(format!("stopping {member} so that it starts afresh"));
     transport.recreate(member)?;
     streams_anew(
