@@ -1205,3 +1205,119 @@ fn internal_passwords_rotate_on_control_plane_by_recreating_each_member() {
         );
     }
 }
+
+/// The remaining day-2 commands on the Control Plane path, against real Patroni
+/// through the exec socket, under a writer: `restart` of one replica (a new
+/// postmaster, no switchover), `reinit` of one, and `pause`, during which the leader's
+/// PostgreSQL dies and nobody takes over, until `failover` promotes the member named;
+/// then `resume`. No acknowledged write is lost and no password reaches an output.
+#[test]
+fn restart_reinit_pause_and_failover_run_on_control_plane() {
+    let _turn = lock();
+    let (release, deployed) = Release::deploy("cf");
+    let ports = release.ports();
+    let (mut writer, acked) = release
+        .cluster
+        .start_writer(Local::member(&release.status, "leader").unwrap(), 400);
+    let mut outputs = vec![deployed];
+    let mut ok = |args: &[&str]| {
+        let output = release.cli(args);
+        assert_eq!(
+            output.code,
+            Some(0),
+            "{args:?}: {}{}",
+            output.stdout,
+            output.stderr
+        );
+        let text = output.stdout.clone();
+        outputs.push(output);
+        text
+    };
+    let name = |member: &Value| member["name"].as_str().unwrap().to_owned();
+
+    let before = release.cluster.status();
+    let replica = Local::member(&before, "replica").unwrap().clone();
+    let report: Value = serde_json::from_str(&ok(&[
+        "restart",
+        "cf",
+        "--member",
+        &name(&replica),
+        "--yes",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert!(
+        report["switchovers"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    let after = release.cluster.status();
+    let now = after["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == replica["name"])
+        .unwrap();
+    assert_ne!(now["postmaster_pid"], replica["postmaster_pid"], "{now}");
+
+    ok(&["reinit", "cf", "--member", &name(&replica), "--yes"]);
+    release.cluster.wait_for(
+        "the rebuilt replica streams",
+        Duration::from_secs(60),
+        |s| {
+            s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == replica["name"] && m["state"] == "streaming")
+        },
+    );
+
+    ok(&["pause", "cf", "--yes"]);
+    let status = release.cluster.status();
+    assert_eq!(status["paused"], true, "{status}");
+    let dead = Local::member(&status, "leader").unwrap().clone();
+    let heir = name(Local::member(&status, "sync_standby").unwrap());
+    let _ = Command::new("kill")
+        .args(["-KILL", &dead["postmaster_pid"].to_string()])
+        .status();
+    // Paused: nobody takes over on their own.
+    let quiet = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < quiet {
+        assert!(
+            postgres_ha_tests::cluster::primaries(&ports).is_empty(),
+            "a member was promoted while paused"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let report: Value = serde_json::from_str(&ok(&[
+        "failover",
+        "cf",
+        "--candidate",
+        &heir,
+        "--yes",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(report["status"]["leader"], heir.as_str(), "{report}");
+    ok(&["resume", "cf", "--yes"]);
+    release.cluster.wait_for(
+        "resumed, every member streaming",
+        Duration::from_secs(90),
+        |s| {
+            s["paused"] == false
+                && s["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["state"] == "streaming")
+                    .count()
+                    == 2
+        },
+    );
+    stop_writer_and_check(&mut writer, &acked, &ports, PASSWORD);
+    for output in &outputs {
+        assert_no_secret(output, &release.passwords);
+    }
+}
