@@ -216,7 +216,7 @@ fn prepare(
         );
         return Ok(None);
     }
-    let mut conn = connect(target)?;
+    let conn = connect(target)?;
     let release = Release {
         name: name.to_owned(),
         gvc: conn.place.gvc.clone(),

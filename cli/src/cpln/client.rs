@@ -2,6 +2,7 @@
 //! token, timeouts and the cpln CLI's retry rule. Every message that leaves this module
 //! has the token and the release's passwords masked by value.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use postgres_ha_core::Redactor;
@@ -20,8 +21,14 @@ pub(crate) struct Api {
     http: reqwest::blocking::Client,
     endpoint: String,
     authorization: String,
+    /// Shared by clones: a value hidden through one is masked by all.
+    hidden: Arc<RwLock<Hidden>>,
+}
+
+/// The values masked in messages (the token first) and the redactor built from them.
+struct Hidden {
+    values: Vec<String>,
     redactor: Redactor,
-    secrets: Vec<String>,
 }
 
 /// A successful answer.
@@ -46,26 +53,41 @@ impl Api {
             .strip_prefix("Bearer ")
             .or_else(|| token.strip_prefix("bearer "))
             .unwrap_or(token);
-        let secrets = vec![bare.to_owned()];
+        let values = vec![bare.to_owned()];
         Ok(Self {
             http,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {bare}"),
-            redactor: Redactor::new(secrets.clone()),
-            secrets,
+            hidden: Arc::new(RwLock::new(Hidden {
+                redactor: Redactor::new(values.clone()),
+                values,
+            })),
         })
     }
 
     /// Masks these values too in every message from now on (the passwords a deploy
-    /// sends: an error body might quote them).
-    pub(crate) fn hide(&mut self, values: impl IntoIterator<Item = String>) {
-        self.secrets.extend(values);
-        self.redactor = Redactor::new(self.secrets.clone());
+    /// sends or a day-2 command reads or sets: an error body might quote them).
+    pub(crate) fn hide(&self, values: impl IntoIterator<Item = String>) {
+        let Ok(mut hidden) = self.hidden.write() else {
+            return;
+        };
+        let known = hidden.values.len();
+        for value in values {
+            if !value.is_empty() && !hidden.values.contains(&value) {
+                hidden.values.push(value);
+            }
+        }
+        if hidden.values.len() != known {
+            hidden.redactor = Redactor::new(hidden.values.clone());
+        }
     }
 
     /// Masks the token and hidden values in `text`.
     pub(crate) fn redact(&self, text: &str) -> String {
-        self.redactor.redact(text)
+        self.hidden.read().map_or_else(
+            |_| "(message withheld: the masking state is unusable)".to_owned(),
+            |hidden| hidden.redactor.redact(text),
+        )
     }
 
     /// The raw bearer token, for the exec websocket's first frame.
@@ -197,4 +219,25 @@ fn jitter() -> u64 {
     let mut bytes = [0u8; 2];
     let _ = getrandom::fill(&mut bytes);
     u64::from(u16::from_le_bytes(bytes)) % 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Api;
+
+    #[test]
+    fn hidden_values_are_masked_in_every_clone() {
+        let api = Api::new("http://127.0.0.1:9", "Bearer tok3n-tok3n").unwrap();
+        let clone = api.clone();
+        api.hide(["n3w-pa55word".to_owned(), String::new()]);
+        for client in [&api, &clone] {
+            let shown = client.redact("token tok3n-tok3n, password n3w-pa55word");
+            assert!(
+                !shown.contains("tok3n-tok3n") && !shown.contains("n3w-pa55word"),
+                "{shown}"
+            );
+        }
+        // Nothing empty is hidden: text stays readable.
+        assert_eq!(api.redact("plain"), "plain");
+    }
 }

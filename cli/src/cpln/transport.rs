@@ -185,6 +185,12 @@ impl ControlPlane {
             .api
             .get(&path)?
             .with_context(|| format!("the release has no secret {}", self.names.credentials))?;
+        // Its passwords are now in this process: mask them in every message.
+        self.conn.api.hide(
+            CredentialKey::ALL
+                .iter()
+                .filter_map(|key| secret["data"][key.secret_key()].as_str().map(str::to_owned)),
+        );
         Ok(secret["data"].clone())
     }
 
@@ -360,6 +366,7 @@ impl Transport for ControlPlane {
     }
 
     fn also_accept(&self, key: CredentialKey, password: &str) {
+        self.conn.api.hide([password.to_owned()]);
         // Patroni requests use each container's own REST API password, which matches
         // its own Patroni; only SQL meets a database that already has the new one.
         if key == CredentialKey::Superuser
@@ -388,6 +395,7 @@ impl Transport for ControlPlane {
     fn store_password(&self, key: CredentialKey, password: &str) -> anyhow::Result<()> {
         // Members read the internal passwords from their environment at start: the
         // rotation then restarts each one (`pickup`).
+        self.conn.api.hide([password.to_owned()]);
         let request = ApiRequest {
             method: Method::Patch,
             path: Kind::Secret.item(&self.conn.place, &self.names.credentials),
