@@ -186,10 +186,9 @@ impl ControlPlane {
             .get(&path)?
             .with_context(|| format!("the release has no secret {}", self.names.credentials))?;
         // Its passwords are now in this process: mask them in every message.
+        let keys = std::iter::once(CredentialKey::App).chain(CredentialKey::INTERNAL);
         self.conn.api.hide(
-            CredentialKey::ALL
-                .iter()
-                .filter_map(|key| secret["data"][key.secret_key()].as_str().map(str::to_owned)),
+            keys.filter_map(|key| secret["data"][key.secret_key()].as_str().map(str::to_owned)),
         );
         Ok(secret["data"].clone())
     }

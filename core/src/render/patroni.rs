@@ -121,17 +121,6 @@ pub enum CredentialKey {
 }
 
 impl CredentialKey {
-    /// Every password a release keeps: the application's and the internal ones.
-    pub const ALL: [CredentialKey; 7] = [
-        Self::App,
-        Self::Superuser,
-        Self::Replication,
-        Self::Rewind,
-        Self::RestApi,
-        Self::EtcdRoot,
-        Self::EtcdPatroni,
-    ];
-
     /// The passwords postgres-ha generates (every one but the application's).
     pub const INTERNAL: [CredentialKey; 6] = [
         Self::Superuser,
